@@ -1,0 +1,126 @@
+"""The `Surface` type and the registry every surface family registers into."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import Tensor
+
+Point = tuple[float, float]
+Domain = tuple[tuple[float, float], tuple[float, float]]
+SurfaceFn = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A differentiable loss over two parameters.
+
+    ``fn`` maps a tensor of shape ``(..., 2)`` to the loss, shape ``(...)``, on any device
+    and floating dtype. Everything else describes how to show it.
+
+    Example:
+        >>> s = Surface("bowl", lambda p: (p**2).sum(-1), domain=((-1, 1), (-1, 1)))
+        >>> float(s(torch.tensor([0.5, 0.5])))
+        0.5
+    """
+
+    name: str
+    fn: SurfaceFn
+    domain: Domain
+    minima: tuple[Point, ...] = ()
+    min_value: float | None = None
+    saddles: tuple[Point, ...] = ()
+    start: Point = (0.0, 0.0)
+    log_scale: bool = False
+    description: str = ""
+    params: Mapping[str, float] = field(default_factory=dict)
+
+    def __call__(self, xy: Tensor) -> Tensor:
+        return self.fn(xy)
+
+    @property
+    def spec(self) -> str:
+        """The name with its parameters, as the CLI takes it: ``quadratic:kappa=50``."""
+        if not self.params:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v!r}" for k, v in self.params.items())
+
+    def nearest_minimum(self, xy: Tensor) -> tuple[Tensor, Tensor]:
+        """Index of and distance to the closest known minimum for points ``(..., 2)``."""
+        if not self.minima:
+            raise ValueError(f"surface {self.name!r} has no known minima")
+        m = torch.tensor(self.minima, dtype=xy.dtype, device=xy.device)
+        d = torch.linalg.vector_norm(xy[..., None, :] - m, dim=-1)
+        dist, idx = d.min(dim=-1)
+        return idx, dist
+
+    @classmethod
+    def from_callable(
+        cls,
+        fn: SurfaceFn,
+        *,
+        name: str | None = None,
+        domain: Domain = ((-3.0, 3.0), (-3.0, 3.0)),
+        **kwargs: object,
+    ) -> Surface:
+        """Wraps a user's ``f(xy) -> loss`` (``xy`` of shape ``(..., 2)``) as a surface."""
+        return cls(name or getattr(fn, "__name__", "custom"), fn, domain, **kwargs)
+
+
+SurfaceFactory = Callable[..., Surface]
+_REGISTRY: dict[str, SurfaceFactory] = {}
+
+
+def register(factory: SurfaceFactory) -> SurfaceFactory:
+    """Registers a surface factory under its function name; its keyword defaults are the
+    surface's parameters and its docstring's first line is the description."""
+    description = (factory.__doc__ or "").strip().splitlines()[0]
+
+    @functools.wraps(factory)
+    def build(**params: float) -> Surface:
+        surface = factory(**params)
+        return replace(surface, description=surface.description or description)
+
+    _REGISTRY[factory.__name__] = build
+    return build
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def defaults(name: str) -> dict[str, object]:
+    """The parameters a registered surface takes, with their default values."""
+    sig = inspect.signature(_lookup(name))
+    return {p.name: p.default for p in sig.parameters.values()}
+
+
+def get(name: str, **params: float) -> Surface:
+    """Builds the registered surface ``name`` with ``params`` overriding its defaults."""
+    factory = _lookup(name)
+    valid = defaults(name)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        takes = ", ".join(valid) if valid else "no parameters"
+        raise ValueError(f"surface {name!r} does not take {', '.join(unknown)}; it takes {takes}")
+    return factory(**params)
+
+
+def closest(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` when a choice is close to ``name``, else an empty string."""
+    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _lookup(name: str) -> SurfaceFactory:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown surface {name!r}{closest(name, names())}; valid surfaces: {', '.join(names())}"
+        ) from None

@@ -1,0 +1,39 @@
+"""trajviz: see what torch.optim optimizers do.
+
+Example:
+    >>> import trajviz
+    >>> run = trajviz.run("rosenbrock", "sgd:lr=1e-3,adam:lr=0.05", steps=100)
+    >>> run.positions.shape
+    (2, 101, 2)
+"""
+
+__version__ = "0.1.0"
+
+from surfaces import Surface  # noqa: E402
+
+from .engine import run  # noqa: E402
+from .errors import UsageError  # noqa: E402
+from .optimizers import (  # noqa: E402
+    OptimizerSpec,
+    SchedulerSpec,
+    parse_optimizer,
+    parse_optimizers,
+    parse_scheduler,
+)
+from .resolve import resolve_device, resolve_surface  # noqa: E402
+from .run import Run  # noqa: E402
+
+__all__ = [
+    "OptimizerSpec",
+    "Run",
+    "SchedulerSpec",
+    "Surface",
+    "UsageError",
+    "__version__",
+    "parse_optimizer",
+    "parse_optimizers",
+    "parse_scheduler",
+    "resolve_device",
+    "resolve_surface",
+    "run",
+]

@@ -1,0 +1,91 @@
+"""``trajviz run``: compute trajectories, print a summary, optionally save them."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._io import check_writable
+from ..engine import run
+from ..optimizers import SEED_OPTIMIZERS
+from ..resolve import resolve_surface
+from ..summary import summarize
+from ._common import (OPTIMIZERS_HELP, add_command, add_engine_options, format_table,
+                      parse_point, parse_points)
+
+EXAMPLES = """\
+  trajviz run --surface rosenbrock
+  trajviz run --surface rosenbrock --optimizers 'sgd:lr=1e-3,adam:lr=0.05' --steps 500
+  trajviz run --surface himmelblau --starts '-1,0;1,0;0,1' --out run.npz
+  trajviz run --surface quadratic:kappa=50 --optimizers sgd:lr=0.03 \\
+      --scheduler steplr:step_size=50,gamma=0.5
+  trajviz run --surface rosenbrock --noise 20 --batch-size 10   # mini-batch-like noise
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "run", "Run optimizers on a surface; print outcomes, save a .npz.",
+                    EXAMPLES)
+    add_run_options(p)
+    p.add_argument("--tol", type=float, default=1e-3,
+                   help="loss tolerance for 'reached the minimum'")
+    p.add_argument("--out", help="write the run here (.npz readable by plain NumPy)")
+    p.set_defaults(func=main)
+
+
+def add_run_options(p: argparse.ArgumentParser, *, steps: int = 200) -> None:
+    """The options that define a run; `trajviz animate` and others reuse them."""
+    p.add_argument("--surface", default="rosenbrock",
+                   help="NAME[:key=value,...] (see 'trajviz list surfaces') or "
+                        "package.module:attribute")
+    p.add_argument("--optimizers", default=",".join(SEED_OPTIMIZERS), help=OPTIMIZERS_HELP)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--start", type=parse_point, help="start point 'x,y' (default: the "
+                   "surface's teaching start)")
+    p.add_argument("--starts", type=parse_points, help="several starts 'x1,y1;x2,y2'")
+    p.add_argument("--scheduler", help="LR scheduler spec, e.g. steplr:step_size=50,gamma=0.5 "
+                   "(see 'trajviz list schedulers')")
+    p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
+                   help="Gaussian gradient noise std (stochastic gradient descent)")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="with --noise: noise std shrinks as SIGMA/sqrt(batch size)")
+    p.add_argument("--bound", type=float, help="diverged when |coordinate| exceeds this "
+                   "(default: 1000 x the domain's extent)")
+    add_engine_options(p)
+
+
+def run_from_args(args: argparse.Namespace):
+    """The `Run` the options describe."""
+    import surfaces
+
+    surface = resolve_surface(args.surface)
+    if args.noise:
+        try:
+            surface = surfaces.noisy(surface, args.noise, batch_size=args.batch_size,
+                                     seed=args.seed)
+        except ValueError as e:
+            from ..errors import UsageError
+            raise UsageError(str(e)) from None
+    starts = args.starts if args.starts is not None else args.start
+    result = run(surface, args.optimizers, steps=args.steps, starts=starts,
+                 scheduler=args.scheduler, device=args.device, dtype=args.dtype,
+                 seed=args.seed, bound=args.bound)
+    return surface, result
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.out:
+        check_writable(args.out)
+    surface, result = run_from_args(args)
+    outcomes = summarize(result, surface, args.tol)
+    header = ["optimizer", "start", "final loss", "dist to min", f"reached (tol {args.tol:g})",
+              "diverged"]
+    rows = [[o.label, f"({o.start[0]:g}, {o.start[1]:g})", f"{o.final_loss:.4g}",
+             f"{o.distance:.4g}", "-" if o.reached_at < 0 else f"step {o.reached_at}",
+             "-" if o.diverged_at < 0 else f"at step {o.diverged_at}"] for o in outcomes]
+    print(f"{surface.spec}, {result.steps} steps, {result.meta['dtype']} on "
+          f"{result.meta['device']}")
+    print(format_table(header, rows))
+    if args.out:
+        result.save(args.out)
+        print(f"wrote {args.out}")
+    return 0
