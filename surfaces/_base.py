@@ -121,6 +121,7 @@ def _lookup(name: str) -> SurfaceFactory:
     try:
         return _REGISTRY[name]
     except KeyError:
+        valid = ", ".join(names())
         raise ValueError(
-            f"unknown surface {name!r}{closest(name, names())}; valid surfaces: {', '.join(names())}"
+            f"unknown surface {name!r}{closest(name, names())}; valid surfaces: {valid}"
         ) from None

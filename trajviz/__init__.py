@@ -20,20 +20,36 @@ from .optimizers import (  # noqa: E402
     parse_optimizers,
     parse_scheduler,
 )
+from .plot import RunFigure, animate, plot, save  # noqa: E402
 from .resolve import resolve_device, resolve_surface  # noqa: E402
 from .run import Run  # noqa: E402
 
 __all__ = [
     "OptimizerSpec",
     "Run",
+    "RunFigure",
     "SchedulerSpec",
     "Surface",
     "UsageError",
     "__version__",
+    "animate",
+    "explore",
+    "explore_landscape",
     "parse_optimizer",
     "parse_optimizers",
     "parse_scheduler",
+    "plot",
     "resolve_device",
     "resolve_surface",
     "run",
+    "save",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`explore` and `explore_landscape` load ipywidgets on first use, not on import."""
+    if name in ("explore", "explore_landscape"):
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'trajviz' has no attribute {name!r}")

@@ -11,8 +11,8 @@ exact for every update rule. Closure optimizers (LBFGS) get their own closure.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -45,15 +45,17 @@ class _Slot:
     evals: int = 0
     stopped: bool = False  # a per-trajectory slot whose trajectory diverged
 
-    @property
-    def index(self) -> Tensor:
-        """The run's row indices of every trajectory this slot moves, in param order."""
-        return torch.cat([torch.arange(r.start, r.stop) for r in self.rows])
+    lr_log: list[list[float]] = field(default_factory=list)  # per step, per param group
+    evals_log: list[int] = field(default_factory=list)  # closure calls per step
 
-    def lr_per_row(self) -> Tensor:
-        groups = self.optimizer.param_groups  # one group (one tensor) per rows slice
-        return torch.cat([torch.full((r.stop - r.start,), float(g["lr"]), dtype=torch.float64)
-                          for g, r in zip(groups, self.rows, strict=True)])
+    def log_lr(self) -> None:
+        self.lr_log.append([float(g["lr"]) for g in self.optimizer.param_groups])
+
+    def lr_rows(self) -> Iterator[tuple[slice, np.ndarray]]:
+        """Each rows slice (one per param group) with its lr at every step."""
+        lrs = np.asarray(self.lr_log, dtype=np.float64)
+        for j, rows in enumerate(self.rows):
+            yield rows, lrs[:, j]
 
 
 def run(
@@ -107,35 +109,33 @@ def run(
     slots = _build_slots(specs, x0, sched)
     n = len(specs) * len(x0)
     history = _History(n, steps, dev, dt)
-    alive = torch.ones(n, dtype=torch.bool, device=dev)
     diverged_at = torch.full((n,), -1, dtype=torch.long, device=dev)
-    last_good = x0.repeat(len(specs), 1)
+    alive = torch.ones(n, dtype=torch.bool, device=dev)
+    parked: Tensor | None = None  # last good positions, once anything has diverged
 
     for t in tqdm(range(steps + 1), desc=f"{surf.name}", unit="step", disable=_quiet(progress),
                   delay=0.5, leave=False):
-        pos, loss, grad = _evaluate(surf.fn, slots, n, dev, dt, with_grad=t < steps)
-        bad = ~(torch.isfinite(pos).all(-1) & torch.isfinite(loss)
-                & (pos.abs() <= bound).all(-1))
-        if t < steps:
-            bad |= ~torch.isfinite(grad).all(-1)
-        new_bad = bad & alive
+        pos, loss, grad = history.at(t)
+        _evaluate(surf.fn, slots, pos, loss, grad)
+        # One finiteness test covers loss and gradient; NaN fails the bound test too.
+        finite = torch.isfinite(loss if grad is None else loss + grad.sum(-1))
+        new_bad = alive & ~(finite & (pos.abs().amax(-1) <= bound))
         if new_bad.any():
             diverged_at[new_bad] = t
-            alive &= ~bad
-        history.record(t, pos, loss, grad, alive)
-        last_good = torch.where(alive[:, None], pos, last_good)
-        if t == steps:
-            break
-        _step(surf.fn, slots, history, t, alive, last_good)
+            alive &= ~new_bad
+            if parked is None:
+                parked = history.pos[0].clone()
+            parked[new_bad] = history.pos[max(t - 1, 0)][new_bad]
+        if t < steps:
+            _step(surf.fn, slots, t, alive, parked)
 
     log.debug("run finished: %d trajectories, %d diverged", n, int((diverged_at >= 0).sum()))
     meta = {
         "surface": surf.spec,
         "surface_name": surf.name,
-        "labels": [s.label for s in specs for _ in range(len(x0))],
+        "labels": [label for s in specs for label in [s.label] * len(x0)],
         "optimizers": [s.describe() for s in specs],
         "n_starts": len(x0),
-        "starts": x0.cpu().tolist(),
         "steps": steps,
         "scheduler": sched.label if sched else None,
         "seed": seed,
@@ -145,6 +145,12 @@ def run(
         "torch_version": torch.__version__,
         "trajviz_version": __version__,
     }
+    for slot in slots:
+        for rows, lrs in slot.lr_rows():
+            history.lr[:, rows] = torch.from_numpy(lrs)[:, None]
+        if slot.evals_log:
+            history.evals[: len(slot.evals_log), slot.rows[0]] = torch.tensor(
+                slot.evals_log, dtype=torch.int32)[:, None]
     return history.to_run(diverged_at, meta)
 
 
@@ -191,20 +197,18 @@ def _build_slots(specs: list[OptimizerSpec], x0: Tensor, sched: SchedulerSpec | 
     return slots
 
 
-def _evaluate(fn: LossFn, slots: list[_Slot], n: int, dev: torch.device, dt: torch.dtype,
-              *, with_grad: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """Position, loss and gradient of every trajectory, in one batched forward pass."""
+def _evaluate(fn: LossFn, slots: list[_Slot], pos: Tensor, loss: Tensor,
+              grad: Tensor | None) -> None:
+    """Writes every trajectory's position, loss and (unless ``grad`` is None) gradient,
+    from one batched forward and backward pass."""
     params = [p for s in slots for p in s.params]
     rows = [r for s in slots for r in s.rows]
+    leaves = [p.reshape(-1, 2) for p in params]
     for p in params:
         p.grad = None
-    leaves = [p.reshape(-1, 2) for p in params]
-    pos = torch.empty(n, 2, dtype=dt, device=dev)
-    loss = torch.empty(n, dtype=dt, device=dev)
-    grad = torch.zeros(n, 2, dtype=dt, device=dev)
     with torch.enable_grad():
-        values = fn(torch.cat(leaves))
-        if with_grad:
+        values = fn(leaves[0] if len(leaves) == 1 else torch.cat(leaves))
+        if grad is not None:
             values.sum().backward()
     values = values.detach()
     offset = 0
@@ -212,36 +216,37 @@ def _evaluate(fn: LossFn, slots: list[_Slot], n: int, dev: torch.device, dt: tor
         m = leaf.shape[0]
         pos[r] = leaf.detach()
         loss[r] = values[offset:offset + m]
-        if with_grad:
+        if grad is not None:
             grad[r] = p.grad.reshape(-1, 2)
         offset += m
-    return pos, loss, grad
 
 
-def _step(fn: LossFn, slots: list[_Slot], history: _History, t: int, alive: Tensor,
-          last_good: Tensor) -> None:
-    """One optimizer step of every slot; diverged rows are parked at their last good
-    position with a zero gradient so they cannot disturb the run (their records are NaN)."""
-    parked = not bool(alive.all())
+def _step(fn: LossFn, slots: list[_Slot], t: int, alive: Tensor, parked: Tensor | None
+          ) -> None:
+    """One optimizer step of every slot. Diverged rows of a shared tensor are parked at
+    their last good position with a zero gradient, so they stay finite and cannot disturb
+    the others (their records are masked to NaN at the end); a per-trajectory optimizer
+    whose trajectory diverged simply stops."""
     for slot in slots:
-        history.lr[t, slot.index] = slot.lr_per_row()
+        slot.log_lr()
         if slot.stopped:
             continue
-        if parked:
+        if parked is not None:
             for p, r in zip(slot.params, slot.rows, strict=True):
                 dead = ~alive[r]
-                if dead.any():
-                    if p.ndim == 1:  # a per-trajectory optimizer simply stops
-                        slot.stopped = True
-                        break
-                    with torch.no_grad():
-                        p[dead] = last_good[r][dead]
-                        p.grad[dead] = 0
+                if not dead.any():
+                    continue
+                if p.ndim == 1:
+                    slot.stopped = True
+                    break
+                with torch.no_grad():
+                    p[dead] = parked[r][dead]
+                    p.grad[dead] = 0
             if slot.stopped:
                 continue
         if slot.closure:
             slot.optimizer.step(_closure(fn, slot))
-            history.evals[t, slot.index] = slot.evals
+            slot.evals_log.append(slot.evals)
         else:
             slot.optimizer.step()
         if slot.scheduler is not None:
@@ -275,23 +280,27 @@ class _History:
         self.lr = torch.empty(steps, n, dtype=torch.float64)
         self.evals = torch.ones(steps, n, dtype=torch.int32)
 
-    def record(self, t: int, pos: Tensor, loss: Tensor, grad: Tensor, alive: Tensor) -> None:
-        nan = torch.tensor(float("nan"), dtype=pos.dtype, device=pos.device)
-        self.pos[t] = torch.where(alive[:, None], pos, nan)
-        self.loss[t] = torch.where(alive, loss, nan)
-        if t < len(self.grad):
-            self.grad[t] = torch.where(alive[:, None], grad, nan)
+    def at(self, t: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Views to write step ``t``'s position, loss and gradient into."""
+        return self.pos[t], self.loss[t], self.grad[t] if t < len(self.grad) else None
 
     def to_run(self, diverged_at: Tensor, meta: dict) -> Run:
-        pos = self.pos.transpose(0, 1).cpu().numpy()
+        """The records, with everything from a trajectory's divergence on set to NaN."""
+        steps = torch.arange(len(self.pos), device=diverged_at.device)[:, None]
+        dead = (diverged_at >= 0) & (steps >= diverged_at)
+        nan = float("nan")
+        pos = self.pos.masked_fill_(dead[..., None], nan)
+
+        def numpy(x: Tensor) -> np.ndarray:  # (steps, n, ...) -> a (n, steps, ...) view
+            return x.cpu().numpy().swapaxes(0, 1)
+
         return Run(
-            positions=pos,
-            loss=self.loss.T.cpu().numpy(),
-            grads=self.grad.transpose(0, 1).cpu().numpy(),
-            updates=np.diff(pos, axis=1),
+            positions=numpy(pos),
+            loss=numpy(self.loss.masked_fill_(dead, nan)),
+            grads=numpy(self.grad.masked_fill_(dead[:-1, :, None], nan)),
+            updates=numpy(pos[1:] - pos[:-1]),
             lr=self.lr.T.numpy(),
             diverged_at=diverged_at.cpu().numpy(),
             evals=self.evals.T.numpy(),
             meta=meta,
         )
-

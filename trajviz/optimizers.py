@@ -16,9 +16,10 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from surfaces import closest
+
 from .errors import UsageError
 from .specs import format_kwargs, parse_spec, split_specs
-from surfaces import closest
 
 
 def _classes(module: object, base: type) -> dict[str, type]:

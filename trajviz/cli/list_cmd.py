@@ -38,8 +38,10 @@ def _optimizers() -> tuple[list[str], list[list[str]]]:
     for name in optimizer_names():
         base, preset = PRESETS.get(name, (name, {}))
         cls = OPTIMIZERS[base]
-        defaults = {k: v.default for k, v in inspect.signature(cls.__init__).parameters.items()
-                    if k in ("lr", "momentum", "betas", "alpha", "rho") and v.default is not v.empty}
+        params = inspect.signature(cls.__init__).parameters.items()
+        defaults = {k: v.default for k, v in params
+                    if k in ("lr", "momentum", "betas", "alpha", "rho")
+                    and v.default is not v.empty}
         shown = ", ".join(f"{k}={v}" for k, v in {**defaults, **preset}.items())
         doc = (cls.__doc__ or "").strip().splitlines()
         summary = f"{cls.__name__} with {preset}" if preset else (doc[0] if doc else "")

@@ -9,8 +9,14 @@ from ..engine import run
 from ..optimizers import SEED_OPTIMIZERS
 from ..resolve import resolve_surface
 from ..summary import summarize
-from ._common import (OPTIMIZERS_HELP, add_command, add_engine_options, format_table,
-                      parse_point, parse_points)
+from ._common import (
+    OPTIMIZERS_HELP,
+    add_command,
+    add_engine_options,
+    format_table,
+    parse_point,
+    parse_points,
+)
 
 EXAMPLES = """\
   trajviz run --surface rosenbrock

@@ -1,0 +1,182 @@
+"""The batched engine against the plain PyTorch training loop, for every torch.optim class."""
+
+import numpy as np
+import pytest
+import torch
+
+import surfaces
+import trajviz
+from trajviz import UsageError, parse_optimizer
+from trajviz.optimizers import OPTIMIZERS, PRESETS
+
+# Hyperparameters that make each optimizer move visibly on Himmelblau in a few steps.
+SETTINGS = {
+    "sgd": "sgd:lr=1e-3", "momentum": "momentum:lr=1e-3", "nesterov": "nesterov:lr=1e-3",
+    "adam": "adam:lr=0.05", "adamw": "adamw:lr=0.05,weight_decay=0.1",
+    "adamax": "adamax:lr=0.05", "nadam": "nadam:lr=0.05", "radam": "radam:lr=0.05",
+    "adagrad": "adagrad:lr=0.3", "adadelta": "adadelta:lr=1.0", "rmsprop": "rmsprop:lr=0.01",
+    "rprop": "rprop:lr=0.01", "asgd": "asgd:lr=1e-3", "lbfgs": "lbfgs:lr=0.1",
+    "adafactor": "adafactor:lr=0.05",
+}
+UNSUITABLE = {"sparseadam": "dense gradients", "muon": "2D parameters"}
+# float64 must match the plain loop to 1e-12 relative; float32 to 1e-6.
+TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-6}
+STARTS = np.array([[-0.5, 0.0], [1.0, 1.0], [-3.0, -2.0]])
+
+
+def test_every_torch_optimizer_is_covered():
+    assert set(SETTINGS) | set(UNSUITABLE) == set(OPTIMIZERS) | set(PRESETS)
+
+
+def plain_loop(surface, spec_text, start, steps, dtype, scheduler=None):
+    """One trajectory, the way every tutorial writes it: zero_grad, loss, backward, step."""
+    spec = parse_optimizer(spec_text)
+    p = torch.tensor(start, dtype=dtype, requires_grad=True)
+    opt = spec.cls([p], **spec.all_kwargs)
+    sched = torch.optim.lr_scheduler.StepLR(opt, **scheduler) if scheduler else None
+    positions = [p.detach().clone()]
+
+    def closure():
+        opt.zero_grad()
+        loss = surface(p)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        if spec.needs_closure:
+            opt.step(closure)
+        else:
+            closure()
+            opt.step()
+        if sched:
+            sched.step()
+        positions.append(p.detach().clone())
+    return torch.stack(positions).numpy()
+
+
+def assert_matches(batched, reference, dtype):
+    tol = TOLERANCE[dtype]
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(batched, reference, rtol=tol, atol=tol * scale)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_batched_equals_plain_loop(name, dtype):
+    surface = surfaces.get("himmelblau")
+    steps = 25
+    run = trajviz.run(surface, [SETTINGS[name]], steps=steps, starts=STARTS, dtype=dtype,
+                      device="cpu")
+    assert run.positions.shape == (len(STARTS), steps + 1, 2)
+    for i, start in enumerate(STARTS):
+        reference = plain_loop(surface, SETTINGS[name], start, steps, dtype)
+        assert_matches(run.positions[i], reference, dtype)
+        np.testing.assert_array_equal(run.updates[i], np.diff(run.positions[i], axis=0))
+
+
+def test_mixed_optimizers_and_param_groups_stay_independent():
+    """Two Adam variants share one optimizer as param groups, with SGD between them."""
+    surface = surfaces.get("himmelblau")
+    specs = ["adam:lr=0.05", "sgd:lr=1e-3", "adam:lr=0.01,betas=(0.5,0.9)", "lbfgs:lr=0.1"]
+    run = trajviz.run(surface, specs, steps=20, starts=STARTS, dtype=torch.float64)
+    for k, spec in enumerate(specs):
+        for i, start in enumerate(STARTS):
+            reference = plain_loop(surface, spec, start, 20, torch.float64)
+            assert_matches(run.positions[k * len(STARTS) + i], reference, torch.float64)
+    assert run.labels[0] == "adam(lr=0.05)"
+    assert run.labels[2 * len(STARTS)] == "adam(lr=0.01,betas=(0.5, 0.9))"
+
+
+def test_scheduler_matches_plain_loop_and_records_lr():
+    surface = surfaces.get("booth")
+    run = trajviz.run(surface, ["sgd:lr=0.01", "adam:lr=0.5"], steps=30, dtype=torch.float64,
+                      scheduler="steplr:step_size=10,gamma=0.5")
+    np.testing.assert_allclose(run.lr[0, [0, 9, 10, 29]], [0.01, 0.01, 0.005, 0.0025])
+    np.testing.assert_allclose(run.lr[1, [0, 10, 20]], [0.5, 0.25, 0.125])
+    for k, spec in enumerate(["sgd:lr=0.01", "adam:lr=0.5"]):
+        reference = plain_loop(surface, spec, surface.start, 30, torch.float64,
+                               scheduler={"step_size": 10, "gamma": 0.5})
+        assert_matches(run.positions[k], reference, torch.float64)
+
+
+def test_recorded_gradient_and_loss_are_the_surface_s():
+    surface = surfaces.get("rosenbrock")
+    run = trajviz.run(surface, "sgd:lr=1e-4", steps=3, dtype=torch.float64)
+    p = torch.tensor(run.positions[0, 1], requires_grad=True)
+    (g,) = torch.autograd.grad(surface(p), p)
+    np.testing.assert_allclose(run.grads[0, 1], g.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(run.loss[0, 1], float(surface(p.detach())), rtol=1e-12)
+    np.testing.assert_allclose(run.updates[0, 1], -1e-4 * g.numpy(), rtol=1e-9)
+
+
+def test_lbfgs_records_one_position_per_step_and_its_evaluations():
+    run = trajviz.run("rosenbrock", "lbfgs:lr=1,max_iter=20,line_search_fn='strong_wolfe'",
+                      steps=5, dtype=torch.float64)
+    assert run.positions.shape == (1, 6, 2)
+    assert run.evals[0, 0] > 1 and (run.evals[0] >= 1).all() and (run.evals[0] <= 25).all()
+    assert run.final_loss[0] < 1e-8
+
+
+def test_divergence_stops_only_that_trajectory():
+    starts = [[1.0, 0.5], [1.0, 0.0], [0.5, -0.1]]
+    run = trajviz.run("saddle", "sgd:lr=0.1", steps=200, starts=starts, dtype=torch.float64)
+    assert run.diverged_at[1] == -1
+    assert run.diverged_at[0] > 0 and run.diverged_at[2] > 0
+    d = run.diverged_at[0]
+    assert np.isnan(run.positions[0, d:]).all() and np.isfinite(run.positions[0, :d]).all()
+    assert np.isnan(run.loss[0, d:]).all()
+    alone = trajviz.run("saddle", "sgd:lr=0.1", steps=200, starts=[starts[1]],
+                        dtype=torch.float64)
+    np.testing.assert_array_equal(run.positions[1], alone.positions[0])
+
+
+def test_bound_is_configurable_and_non_finite_diverges():
+    run = trajviz.run("saddle", "sgd:lr=0.1", steps=100, starts=[[1.0, 0.5]], bound=10.0)
+    assert 0 < run.diverged_at[0] < 30
+    assert abs(run.positions[0, run.diverged_at[0] - 1]).max() <= 10.0
+    run = trajviz.run("rosenbrock", "sgd:lr=1.0", steps=50)
+    assert run.diverged_at[0] > 0
+
+
+@pytest.mark.parametrize(("name", "reason"), sorted(UNSUITABLE.items()))
+def test_optimizers_that_cannot_take_two_parameters_say_why(name, reason):
+    with pytest.raises(UsageError, match=reason):
+        trajviz.run("rosenbrock", name, steps=2)
+
+
+def test_user_optimizer_by_import_path():
+    run = trajviz.run("custom_objects:BOWL", "custom_objects:SignSGD:lr=0.1", steps=5,
+                      dtype=torch.float64)
+    np.testing.assert_allclose(run.updates[0, 0], [0.1, -0.1])
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"optimizers": "adam:lr=-1"}, UsageError, "Invalid learning rate: -1"),
+    ({"optimizers": "nesterov:momentum=0"}, UsageError, "Nesterov momentum requires"),
+    ({"optimizers": "adma"}, UsageError, "did you mean"),
+    ({"optimizers": "sgd", "steps": 0}, UsageError, "steps must be at least 1"),
+    ({"optimizers": "sgd", "starts": [1.0, 2.0, 3.0]}, UsageError, "starts must be"),
+    ({"optimizers": "sgd", "scheduler": "stepp"}, UsageError, "did you mean 'steplr'"),
+    ({"optimizers": "sgd", "scheduler": "steplr"}, UsageError, "step_size"),
+    ({"optimizers": "sgd", "device": "tpu"}, UsageError, "valid devices"),
+    ({"optimizers": "sgd", "dtype": "float16"}, UsageError, "valid dtypes"),
+], ids=["bad-lr", "nesterov-no-momentum", "typo", "zero-steps", "bad-starts",
+        "bad-scheduler", "scheduler-missing-arg", "bad-device", "bad-dtype"])
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        trajviz.run("rosenbrock", **{"steps": 3, **kwargs})
+
+
+def test_device_auto_picks_what_is_there():
+    run = trajviz.run("booth", "sgd:lr=0.01", steps=2, device="auto")
+    assert run.meta["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_meta_describes_the_run():
+    run = trajviz.run("quadratic:kappa=50", "momentum:lr=0.01", steps=3, seed=7)
+    meta = run.meta
+    assert meta["surface"] == "quadratic:kappa=50"
+    assert meta["optimizers"][0]["kwargs"] == {"momentum": 0.9, "lr": 0.01}
+    assert meta["optimizers"][0]["class"] == "torch.optim.sgd.SGD"
+    assert (meta["steps"], meta["seed"], meta["dtype"]) == (3, 7, "float32")
+    assert meta["torch_version"] == torch.__version__

@@ -1,0 +1,44 @@
+import pytest
+
+from trajviz import UsageError
+from trajviz.specs import parse_spec, split_specs
+
+
+@pytest.mark.parametrize(("text", "name", "kwargs"), [
+    ("adam", "adam", {}),
+    ("adam:lr=0.05", "adam", {"lr": 0.05}),
+    ("adam:lr=0.05,betas=(0.9,0.99)", "adam", {"lr": 0.05, "betas": (0.9, 0.99)}),
+    ("sgd:nesterov=True,momentum=0.9", "sgd", {"nesterov": True, "momentum": 0.9}),
+    ("cycliclr:mode=triangular2", "cycliclr", {"mode": "triangular2"}),
+    ("pkg.mod:MyOpt", "pkg.mod:MyOpt", {}),
+    ("pkg.mod:MyOpt:lr=1e-3", "pkg.mod:MyOpt", {"lr": 1e-3}),
+    ("x:s='a,b'", "x", {"s": "a,b"}),
+], ids=lambda v: str(v)[:20])
+def test_parse_spec(text, name, kwargs):
+    spec = parse_spec(text)
+    assert (spec.name, spec.kwargs) == (name, kwargs)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty spec"),
+    ("adam:lr=", "missing value after 'lr='"),
+    ("adam:lr=0.1,=3", "expected key=value"),
+    ("adam:betas=(0.9,0.99", "unclosed bracket"),
+    ("adam:lr=0.1)", "unmatched"),
+    ("adam:lr=import os", "is not a literal"),
+    ("lr=0.1", "expected 'name:key=value"),
+], ids=["empty", "no-value", "no-key", "unclosed", "unmatched", "not-literal", "no-name"])
+def test_malformed_specs_say_where(text, message):
+    with pytest.raises(UsageError, match=message):
+        parse_spec(text)
+
+
+@pytest.mark.parametrize(("text", "specs"), [
+    ("sgd,adam", ["sgd", "adam"]),
+    ("adam:lr=0.05,betas=(0.9,0.99),sgd:lr=0.1",
+     ["adam:lr=0.05,betas=(0.9,0.99)", "sgd:lr=0.1"]),
+    ("pkg.mod:Opt,momentum:lr=0.01,dampening=0",
+     ["pkg.mod:Opt", "momentum:lr=0.01,dampening=0"]),
+], ids=["plain", "kwargs-with-commas", "import-path"])
+def test_split_specs_keeps_kwargs_with_their_spec(text, specs):
+    assert split_specs(text) == specs
