@@ -77,13 +77,14 @@ def test_batched_equals_plain_loop(name, dtype):
 def test_mixed_optimizers_and_param_groups_stay_independent():
     """Two Adam variants share one optimizer as param groups, with SGD between them."""
     surface = surfaces.get("himmelblau")
-    specs = ["adam:lr=0.05", "sgd:lr=1e-3", "adam:lr=0.01,betas=(0.5,0.9)", "lbfgs:lr=0.1"]
+    specs = ["adam:lr=0.05,weight_decay=0.5", "sgd:lr=1e-3", "adam:lr=0.01,betas=(0.5,0.9)",
+             "lbfgs:lr=0.1", "momentum"]
     run = trajviz.run(surface, specs, steps=20, starts=STARTS, dtype=torch.float64)
     for k, spec in enumerate(specs):
         for i, start in enumerate(STARTS):
             reference = plain_loop(surface, spec, start, 20, torch.float64)
             assert_matches(run.positions[k * len(STARTS) + i], reference, torch.float64)
-    assert run.labels[0] == "adam(lr=0.05)"
+    assert run.labels[0] == "adam(lr=0.05,weight_decay=0.5)"
     assert run.labels[2 * len(STARTS)] == "adam(lr=0.01,betas=(0.5, 0.9))"
 
 

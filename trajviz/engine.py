@@ -109,25 +109,13 @@ def run(
     slots = _build_slots(specs, x0, sched)
     n = len(specs) * len(x0)
     history = _History(n, steps, dev, dt)
-    diverged_at = torch.full((n,), -1, dtype=torch.long, device=dev)
-    alive = torch.ones(n, dtype=torch.bool, device=dev)
-    parked: Tensor | None = None  # last good positions, once anything has diverged
 
     for t in tqdm(range(steps + 1), desc=f"{surf.name}", unit="step", disable=_quiet(progress),
                   delay=0.5, leave=False):
-        pos, loss, grad = history.at(t)
-        _evaluate(surf.fn, slots, pos, loss, grad)
-        # One finiteness test covers loss and gradient; NaN fails the bound test too.
-        finite = torch.isfinite(loss if grad is None else loss + grad.sum(-1))
-        new_bad = alive & ~(finite & (pos.abs().amax(-1) <= bound))
-        if new_bad.any():
-            diverged_at[new_bad] = t
-            alive &= ~new_bad
-            if parked is None:
-                parked = history.pos[0].clone()
-            parked[new_bad] = history.pos[max(t - 1, 0)][new_bad]
+        _evaluate(surf.fn, slots, *history.at(t))
         if t < steps:
-            _step(surf.fn, slots, t, alive, parked)
+            _step(surf.fn, slots, bound)
+    diverged_at = history.first_bad(bound)
 
     log.debug("run finished: %d trajectories, %d diverged", n, int((diverged_at >= 0).sum()))
     meta = {
@@ -181,8 +169,9 @@ def _build_slots(specs: list[OptimizerSpec], x0: Tensor, sched: SchedulerSpec | 
             if slot is None:
                 slot = shared[spec.cls] = _Slot(spec.build([p]), [p], [rows])
                 slots.append(slot)
-            else:
-                slot.optimizer.add_param_group({"params": [p], **spec.all_kwargs})
+            else:  # the group takes all of this spec's settings, not the first spec's
+                own = spec.build([torch.zeros(2, requires_grad=True)]).defaults
+                slot.optimizer.add_param_group({**own, "params": [p]})
                 slot.params.append(p)
                 slot.rows.append(rows)
         else:
@@ -221,29 +210,18 @@ def _evaluate(fn: LossFn, slots: list[_Slot], pos: Tensor, loss: Tensor,
         offset += m
 
 
-def _step(fn: LossFn, slots: list[_Slot], t: int, alive: Tensor, parked: Tensor | None
-          ) -> None:
-    """One optimizer step of every slot. Diverged rows of a shared tensor are parked at
-    their last good position with a zero gradient, so they stay finite and cannot disturb
-    the others (their records are masked to NaN at the end); a per-trajectory optimizer
-    whose trajectory diverged simply stops."""
+def _step(fn: LossFn, slots: list[_Slot], bound: float) -> None:
+    """One optimizer step of every slot.
+
+    A diverged row of a shared tensor needs no special care: its NaN or huge values stay
+    in its own elements, and its records are masked at the end. A per-trajectory
+    optimizer (LBFGS, ...) stops at its first non-finite or out-of-bounds position, where
+    a line search could otherwise spin on NaN.
+    """
     for slot in slots:
         slot.log_lr()
         if slot.stopped:
             continue
-        if parked is not None:
-            for p, r in zip(slot.params, slot.rows, strict=True):
-                dead = ~alive[r]
-                if not dead.any():
-                    continue
-                if p.ndim == 1:
-                    slot.stopped = True
-                    break
-                with torch.no_grad():
-                    p[dead] = parked[r][dead]
-                    p.grad[dead] = 0
-            if slot.stopped:
-                continue
         if slot.closure:
             slot.optimizer.step(_closure(fn, slot))
             slot.evals_log.append(slot.evals)
@@ -251,9 +229,12 @@ def _step(fn: LossFn, slots: list[_Slot], t: int, alive: Tensor, parked: Tensor 
             slot.optimizer.step()
         if slot.scheduler is not None:
             if isinstance(slot.scheduler, ReduceLROnPlateau):
-                slot.scheduler.step(float(fn(slot.params[0]).sum()))
+                slot.scheduler.step(float(fn(slot.params[0].detach()).nansum()))
             else:
                 slot.scheduler.step()
+        if slot.params[0].ndim == 1:
+            p = slot.params[0].detach()
+            slot.stopped = not bool(torch.isfinite(p).all() and p.abs().max() <= bound)
 
 
 def _closure(fn: LossFn, slot: _Slot) -> Callable[[], Tensor]:
@@ -283,6 +264,14 @@ class _History:
     def at(self, t: int) -> tuple[Tensor, Tensor, Tensor | None]:
         """Views to write step ``t``'s position, loss and gradient into."""
         return self.pos[t], self.loss[t], self.grad[t] if t < len(self.grad) else None
+
+    def first_bad(self, bound: float) -> Tensor:
+        """Each trajectory's first step with a non-finite loss or gradient or a coordinate
+        beyond ``bound`` (NaN fails that test too), or -1."""
+        bad = ~(torch.isfinite(self.loss) & (self.pos.abs().amax(-1) <= bound))
+        bad[:-1] |= ~torch.isfinite(self.grad).all(-1)
+        first = bad.to(torch.uint8).argmax(0)
+        return torch.where(bad.any(0), first, -1)
 
     def to_run(self, diverged_at: Tensor, meta: dict) -> Run:
         """The records, with everything from a trajectory's divergence on set to NaN."""
