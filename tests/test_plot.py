@@ -1,0 +1,194 @@
+"""RunFigure, animate and plot: what a frame shows, checked against the run and against
+figures drawn another way (in the style of matplotlib's ``check_figures_equal``)."""
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.testing.decorators import check_figures_equal
+
+import surfaces
+import trajviz
+from surfaces import Surface
+from trajviz import RunFigure, UsageError
+from trajviz.optimizers import SEED_OPTIMIZERS
+from trajviz.plot import RunAnimation
+from trajviz.teaching import TEACHING, teaching, teaching_optimizers
+
+SMALL = dict(size=(4, 3), dpi=50)
+
+
+def bowl_run(spec="sgd:lr=0.1", steps=1, start=(1.0, -0.5)):
+    return trajviz.run("quadratic", spec, steps=steps, starts=[start], dtype="float64",
+                       progress=False)
+
+
+def test_sgd_bar_is_minus_lr_times_gradient():
+    """One SGD step from a known point: sign opposite to the gradient, length lr * |grad|."""
+    lr, (x, y) = 0.1, (1.0, -0.5)
+    kappa = surfaces.get("quadratic").params["kappa"]
+    grad = np.array([x, kappa * y])  # of 0.5 * (x^2 + kappa y^2)
+    rf = RunFigure(bowl_run(f"sgd:lr={lr}"), "quadratic", **SMALL)
+    rf.set_step(0)
+    bars = rf.update_values()[0]
+    np.testing.assert_array_equal(np.sign(bars), -np.sign(grad))
+    np.testing.assert_allclose(np.abs(bars), lr * np.abs(grad), rtol=1e-12)
+
+
+@pytest.mark.parametrize("spec", ["adam:lr=0.05", "momentum:lr=0.01", "rmsprop:lr=0.01",
+                                  "lbfgs:lr=0.1"], ids=["adam", "momentum", "rmsprop", "lbfgs"])
+def test_bars_follow_recorded_updates_at_every_step(spec):
+    run = bowl_run(spec, steps=12)
+    rf = RunFigure(run, "quadratic", **SMALL)
+    for t in range(run.steps):
+        rf.set_step(t)
+        np.testing.assert_allclose(rf.update_values()[0], run.updates[0, t], rtol=1e-12)
+
+
+def test_sign_markers_point_along_minus_gradient():
+    run = bowl_run("momentum:lr=0.05", steps=30)
+    rf = RunFigure(run, "quadratic", **SMALL)
+    for t in (0, 10, 29):
+        rf.set_step(t)
+        for panel, axis in zip(rf.update_panels, (0, 1), strict=True):
+            push = -run.grads[0, t, axis]
+            plus = np.isfinite(panel.plus.get_offsets()[:, 1]).any()
+            minus = np.isfinite(panel.minus.get_offsets()[:, 1]).any()
+            assert (plus, minus) == (push > 0, push < 0)
+
+
+def test_head_and_paths_track_positions():
+    run = trajviz.run("rosenbrock", "adam:lr=0.05,sgd:lr=1e-3", steps=40, progress=False)
+    rf = RunFigure(run, "rosenbrock", **SMALL)
+    rf.set_step(25)
+    np.testing.assert_allclose(rf.main.heads.get_offsets(), run.positions[:, 25])
+    assert [len(s) for s in rf.main.paths.get_segments()] == [26, 26]
+    assert "step 25 / 40" in rf.title_text.get_text()
+
+
+def test_diverged_trajectory_is_crossed_out_where_it_left():
+    run = trajviz.run("rosenbrock", "sgd:lr=0.05,adam:lr=0.05", steps=30, progress=False)
+    d = int(run.diverged_at[0])
+    assert d > 0 and run.diverged_at[1] < 0
+    rf = RunFigure(run, "rosenbrock", **SMALL)
+    rf.set_step(d - 1)
+    assert not np.isfinite(rf.main.diverged.get_offsets()).any()
+    rf.set_step(run.steps)
+    marks = np.asarray(rf.main.diverged.get_offsets())
+    np.testing.assert_allclose(marks[0], run.positions[0, d - 1])
+    assert not np.isfinite(marks[1]).any()
+    assert not np.isfinite(rf.main.heads.get_offsets()[0]).any()
+    assert "diverged at step" in rf._legend.get_texts()[0].get_text()
+
+
+def test_many_starts_get_one_legend_entry_per_optimizer():
+    starts = [[-1.5, 2.0], [0.0, 2.0], [1.5, 2.5], [-1.0, -0.5]]
+    run = trajviz.run("rosenbrock", "sgd:lr=1e-3,adam:lr=0.05", steps=20, starts=starts,
+                      progress=False)
+    rf = RunFigure(run, "rosenbrock", **SMALL)
+    labels = [t.get_text() for t in rf._legend.get_texts()]
+    assert labels == ["sgd  lr=0.001", "adam  lr=0.05", "minimum"]
+    colors = rf.main.heads.get_facecolors()
+    assert len({tuple(c) for c in colors[:4]}) == 1 and tuple(colors[0]) != tuple(colors[4])
+    assert rf.update_values().shape == (2, 2)
+
+
+def test_scheduler_lr_appears_in_title_when_it_changes():
+    run = trajviz.run("quadratic", "sgd:lr=0.1", steps=20, scheduler="steplr:step_size=5,gamma=0.5",
+                      progress=False)
+    rf = RunFigure(run, "quadratic", **SMALL)
+    rf.set_step(12)
+    assert "lr 0.025" in rf.title_text.get_text()
+    plain = RunFigure(bowl_run(steps=5), "quadratic", **SMALL)
+    assert "lr" not in plain.title_text.get_text()
+
+
+@pytest.mark.parametrize("options", [dict(), dict(arrows=True, theme="dark"),
+                                     dict(view="3d"), dict(updates=False, loss_panel=False)],
+                         ids=["default", "arrows-dark", "3d", "bare"])
+def test_blitted_frames_equal_full_redraws(options):
+    run = trajviz.run("himmelblau", "adam:lr=0.1,momentum:lr=0.002,sgd:lr=0.01", steps=30,
+                      progress=False)
+    rf = RunFigure(run, "himmelblau", **SMALL, **options)
+    steps = [0, 7, 30]
+    blitted = [np.array(f) for f in rf.frames(steps)]
+    for t, frame in zip(steps, blitted, strict=True):
+        np.testing.assert_array_equal(frame, rf.render(t))
+
+
+@check_figures_equal(extensions=["png"])
+def test_set_run_draws_like_a_fresh_figure(fig_test, fig_ref):
+    first = trajviz.run("beale", "sgd:lr=1e-3", steps=10, progress=False)
+    second = trajviz.run("beale", "adam:lr=0.05,rmsprop:lr=0.01,adagrad:lr=0.3", steps=25,
+                         progress=False)
+    rf = RunFigure(first, "beale", figure=fig_test)
+    rf.set_run(second)
+    rf.set_step(17)
+    RunFigure(second, "beale", figure=fig_ref).set_step(17)
+
+
+@check_figures_equal(extensions=["png"])
+def test_saved_run_draws_like_the_run(fig_test, fig_ref, tmp_path):
+    run = trajviz.run("booth", "adam:lr=0.3,nesterov:lr=0.005", steps=15, progress=False)
+    run.save(tmp_path / "run.npz")
+    RunFigure(trajviz.Run.load(tmp_path / "run.npz"), "booth", figure=fig_test).set_step(9)
+    RunFigure(run, "booth", figure=fig_ref).set_step(9)
+
+
+def test_precomputed_background_for_a_surface_without_minima():
+    plane = Surface("plane", lambda p: (p**2).sum(-1) + 1.0, domain=((-1, 1), (-1, 1)))
+    xs = np.linspace(-1, 1, 30)
+    x, y = np.meshgrid(xs, xs)
+    run = trajviz.run(plane, "sgd:lr=0.1", steps=10, starts=[[0.8, -0.6]], progress=False)
+    rf = RunFigure(run, plane, background=(x, y, x**2 + y**2 + 1.0), **SMALL)
+    assert rf.main.ax.get_xlim() == (-1.0, 1.0)
+    assert rf.loss.ax.get_yscale() == "log"
+    assert rf.render(10).shape == (150, 200, 3)
+
+
+def test_plot_is_the_final_frame():
+    run = bowl_run("adam:lr=0.1", steps=8)
+    fig = trajviz.plot(run, "quadratic", **SMALL)
+    assert "step 8 / 8" in fig._suptitle.get_text()
+
+
+def test_animate_returns_a_matplotlib_animation_over_the_frame_budget():
+    run = bowl_run("adam:lr=0.1", steps=100)
+    anim = trajviz.animate(run, "quadratic", frames=10, fps=5, **SMALL)
+    assert isinstance(anim, RunAnimation)
+    np.testing.assert_array_equal(anim.steps, np.linspace(0, 100, 10).round())
+    assert "<script" in anim.to_jshtml()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(view="4d"), "valid views: 2d, 3d"),
+    (dict(theme="neon"), "valid themes: light, dark"),
+    (dict(dpi=0), "positive"),
+], ids=["view", "theme", "dpi"])
+def test_bad_figure_options_name_the_choices(kwargs, match):
+    with pytest.raises(UsageError, match=match):
+        RunFigure(bowl_run(), "quadratic", **kwargs)
+
+
+def test_every_surface_has_teaching_defaults_for_every_seed_optimizer():
+    assert set(TEACHING) == set(surfaces.names())
+    for entry in TEACHING.values():
+        assert set(entry.lr) == set(SEED_OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", surfaces.names())
+def test_teaching_defaults_move_every_optimizer_without_exploding(name):
+    surface = surfaces.get(name)
+    run = trajviz.run(surface, teaching_optimizers(surface), steps=teaching(surface).steps,
+                      dtype="float64", progress=False)
+    assert (run.diverged_at < 0).all(), run.diverged_at
+    extent = max(hi - lo for lo, hi in surface.domain)
+    travelled = np.linalg.norm(np.diff(run.positions, axis=1), axis=-1).sum(axis=1)
+    assert (travelled > 0.05 * extent).all(), dict(zip(run.labels, travelled, strict=True))
+    with torch.no_grad():
+        start = float(surface.fn(torch.tensor(surface.start, dtype=torch.float64)))
+    assert (run.loss.min(axis=1) < start).all()
+
+
+def test_user_lr_wins_over_teaching_default():
+    specs = teaching_optimizers("rosenbrock", "sgd:lr=0.123,adam")
+    assert [s.kwargs["lr"] for s in specs] == [0.123, TEACHING["rosenbrock"].lr["adam"]]

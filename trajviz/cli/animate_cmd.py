@@ -1,0 +1,141 @@
+"""``trajviz animate`` and ``trajviz plot``: a run drawn as an animation or a static figure."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .._io import atomic_path, check_writable
+from ..errors import UsageError
+from ..optimizers import SEED_OPTIMIZERS
+from ..plot.animate import animate, plot, save
+from ..plot.figure import VIEWS
+from ..plot.theme import THEMES
+from ..plot.writers import supported, writer_for
+from ..resolve import resolve_surface
+from ..run import Run
+from ..teaching import teaching, teaching_optimizers
+from ._common import add_command
+from .run_cmd import add_run_options, run_from_args
+
+ANIMATE_EXAMPLES = """\
+  trajviz animate --surface rosenbrock                  # writes rosenbrock.gif
+  trajviz animate --surface himmelblau --arrows --theme dark --out himmelblau.mp4
+  trajviz animate --surface rosenbrock --optimizers sgd,adam --view 3d
+  trajviz animate --surface quadratic:kappa=50 --optimizers sgd:lr=0.03 \\
+      --scheduler steplr:step_size=50,gamma=0.5
+  trajviz animate --from run.npz --out frames/          # a folder of numbered PNG frames
+"""
+PLOT_EXAMPLES = """\
+  trajviz plot --surface rosenbrock                     # writes rosenbrock.png
+  trajviz plot --surface beale --no-updates --out beale.pdf
+  trajviz plot --from run.npz --view 3d
+"""
+STATIC_FORMATS = (".png", ".svg", ".pdf")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "animate", "Animate optimizers on a surface: GIF, MP4, PNG frames.",
+                    ANIMATE_EXAMPLES)
+    _add_options(p, default_out="SURFACE.gif")
+    p.add_argument("--fps", type=float, default=20, help="frames per second")
+    p.add_argument("--frames", type=int, default=200,
+                   help="at most this many frames (long runs are subsampled evenly)")
+    p.set_defaults(func=main_animate)
+    p = add_command(sub, "plot", "Plot optimizers' paths on a surface as a static figure.",
+                    PLOT_EXAMPLES)
+    _add_options(p, default_out="SURFACE.png")
+    p.set_defaults(func=main_plot)
+
+
+def _add_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
+    add_run_options(p)
+    p.set_defaults(surface=None, optimizers=None, steps=None)
+    p.add_argument("--from", dest="run_file", metavar="RUN.npz",
+                   help="draw a saved run (from 'trajviz run --out') instead of computing one")
+    p.add_argument("--out", help=f"output path (default: {default_out} in this folder); "
+                   f"formats: {supported()}")
+    p.add_argument("--view", choices=VIEWS, default="2d")
+    p.add_argument("--theme", choices=sorted(THEMES), default="light")
+    p.add_argument("--size", type=_parse_size, default=(8.0, 6.0), metavar="WxH",
+                   help="figure size in inches, e.g. 8x6 (times --dpi gives pixels)")
+    p.add_argument("--dpi", type=int, default=100)
+    p.add_argument("--title", help="title (default: the surface's name)")
+    p.add_argument("--no-updates", dest="updates", action="store_false",
+                   help="leave out the per-step update panel")
+    p.add_argument("--no-loss", dest="loss_panel", action="store_false",
+                   help="leave out the loss-versus-step panel")
+    p.add_argument("--arrows", action="store_true",
+                   help="draw the negative gradient and the actual update at each head")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: on a terminal)")
+
+
+def _parse_size(text: str) -> tuple[float, float]:
+    try:
+        w, h = (float(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WxH in inches such as 8x6, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def _run_and_surface(args: argparse.Namespace):
+    """The run (computed with teaching defaults, or loaded) and its surface."""
+    if args.run_file:
+        run = Run.load(args.run_file)
+        spec = args.surface or run.meta.get("surface")
+        if not spec:
+            raise UsageError(f"{args.run_file!r} names no surface; give --surface")
+        return resolve_surface(spec), run
+    args.surface = args.surface or "rosenbrock"
+    surface = resolve_surface(args.surface)
+    args.optimizers = teaching_optimizers(surface, args.optimizers or SEED_OPTIMIZERS)
+    args.steps = args.steps or teaching(surface).steps
+    return run_from_args(args)
+
+
+def _figure_options(args: argparse.Namespace) -> dict:
+    return dict(updates=args.updates, arrows=args.arrows, loss_panel=args.loss_panel,
+                view=args.view, theme=args.theme, size=args.size, dpi=args.dpi,
+                title=args.title)
+
+
+def _default_out(args: argparse.Namespace, ext: str) -> Path:
+    if args.out:
+        return Path(args.out)
+    if args.run_file:
+        return Path(Path(args.run_file).stem + ext)
+    name = resolve_surface(args.surface or "rosenbrock").name
+    return Path(name + ext)
+
+
+def main_animate(args: argparse.Namespace) -> int:
+    if args.fps <= 0 or args.frames < 1:
+        raise UsageError(f"--fps must be positive and --frames at least 1, got fps={args.fps:g}, "
+                         f"frames={args.frames}")
+    out = _default_out(args, ".gif")
+    writer = writer_for(out)  # an unknown format or a missing encoder fails before any work
+    if writer.extensions != ("",):
+        check_writable(out)
+    surface, run = _run_and_surface(args)
+    anim = animate(run, surface, frames=args.frames, fps=args.fps, **_figure_options(args))
+    path = save(anim, out, writer=writer, progress=args.progress)
+    print(f"wrote {path}")
+    return 0
+
+
+def main_plot(args: argparse.Namespace) -> int:
+    out = _default_out(args, ".png")
+    if out.suffix.lower() not in STATIC_FORMATS:
+        raise UsageError(f"cannot write {str(out)!r}: a plot is saved as "
+                         f"{', '.join(STATIC_FORMATS)}")
+    check_writable(out)
+    surface, run = _run_and_surface(args)
+    fig = plot(run, surface, **_figure_options(args))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=out.suffix[1:].lower(), facecolor=fig.get_facecolor())
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,165 @@
+"""`animate`, `plot` and `save`: a run as a matplotlib animation or figure, saved to any format.
+
+Example:
+    >>> import trajviz
+    >>> run = trajviz.run("rosenbrock", "adam:lr=0.05", steps=100)
+    >>> anim = trajviz.animate(run, "rosenbrock", frames=50)
+    >>> path = trajviz.save(anim, "/tmp/adam.gif")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.animation import Animation, FFMpegWriter, FuncAnimation, PillowWriter
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from surfaces import Surface
+
+from .._io import atomic_path, check_writable
+from ..errors import UsageError
+from ..run import Run
+from .figure import RunFigure
+from .writers import FrameWriter, ffmpeg_exe, writer_for
+
+log = logging.getLogger(__name__)
+
+
+class RunAnimation(FuncAnimation):
+    """A `FuncAnimation` over a `RunFigure`'s steps; `save` renders it by blitting.
+
+    Attributes:
+        run_figure: the figure it animates.
+        steps: the run's step shown in each frame.
+        fps: its frame rate.
+    """
+
+    def __init__(self, run_figure: RunFigure, steps: np.ndarray, fps: float) -> None:
+        self.run_figure, self.steps, self.fps = run_figure, steps, fps
+        super().__init__(run_figure.fig, run_figure.set_step, frames=[int(t) for t in steps],
+                         interval=1000 / fps, blit=False, repeat=True, cache_frame_data=False)
+
+
+def animate(run: Run, surface: Surface | str, *, frames: int | None = None, fps: int = 20,
+            **figure_options: Any) -> RunAnimation:
+    """The run as an animation: one frame per step, or ``frames`` evenly spread steps.
+
+    ``figure_options`` go to `RunFigure` (``updates``, ``arrows``, ``view``, ``theme``,
+    ``size``, ``dpi``, ...). In a notebook, ``anim.to_jshtml()`` shows it; `save` writes it.
+    """
+    _check_fps(fps)
+    rf = RunFigure(run, surface, **figure_options)
+    return RunAnimation(rf, rf.frame_steps(frames), fps)
+
+
+def plot(run: Run, surface: Surface | str, **figure_options: Any) -> Figure:
+    """The run's final state as a static figure (options as for `RunFigure`)."""
+    rf = RunFigure(run, surface, **figure_options)
+    rf.set_step(run.steps)
+    return rf.fig
+
+
+def save(obj: Animation | Figure | RunFigure, path: str | os.PathLike[str], *,
+         fps: float | None = None,
+         frames: int | None = None, progress: bool | None = None,
+         writer: str | FrameWriter | None = None) -> Path:
+    """Writes an animation or figure; the format follows the extension (see `writers`).
+
+    Args:
+        obj: a `RunAnimation` (from `animate`), a `RunFigure`, a static `Figure` (``.png``
+            only) or any matplotlib `Animation` (``.gif``/``.mp4``, matplotlib's own path).
+        path: ``.gif``, ``.mp4``, ``.png`` or a folder name (numbered PNG frames).
+        fps: frames per second (default: the animation's own, else 20).
+        frames: subsample to this many frames (default: the animation's own, or all steps).
+        progress: show a progress bar (``None``: only on a terminal, after a moment).
+        writer: a writer name or instance instead of choosing by extension.
+
+    Returns:
+        The path written. The write is atomic: on any failure nothing is left behind.
+    """
+    path = Path(path)
+    if fps is not None:
+        _check_fps(fps)
+    w = writer_for(path, writer)
+    if isinstance(obj, RunAnimation):
+        rf = obj.run_figure
+        steps = obj.steps if frames is None else rf.frame_steps(frames)
+        fps = fps or obj.fps
+        obj._draw_was_started = True  # rendered here, not by matplotlib: no "deleted" warning
+    elif isinstance(obj, RunFigure):
+        rf, steps = obj, obj.frame_steps(frames)
+    elif isinstance(obj, Figure):
+        return _save_figure(obj, path, w)
+    elif isinstance(obj, Animation):
+        return _save_foreign(obj, path, w, fps or 20)
+    else:
+        raise UsageError(f"cannot save a {type(obj).__name__}; expected an Animation, a "
+                         "Figure or a RunFigure")
+    if w.single_frame:
+        steps = steps[-1:]
+    _render(rf, steps, path, w, fps=fps or 20, progress=progress)
+    return path
+
+
+def _render(rf: RunFigure, steps: np.ndarray, path: Path, w: FrameWriter, *, fps: float,
+            progress: bool | None) -> None:
+    if w.extensions != ("",):
+        check_writable(path)
+    sample = None
+    if len(steps) > 1 and not w.single_frame:  # first and last frames: every colour used
+        sample = np.concatenate([np.array(f) for f in rf.frames([steps[0], steps[-1]])])
+    bar = tqdm(total=len(steps), desc=f"rendering {path.name}", unit="frame", delay=0.5,
+               disable=None if progress is None else not progress, leave=False)
+
+    def frames():
+        for frame in rf.frames(steps):
+            yield frame
+            bar.update()
+
+    try:
+        w.write(path, frames(), fps=fps, n_frames=len(steps), sample=sample)
+    finally:
+        bar.close()
+    log.info("wrote %s: %d frames at %g fps", path, len(steps), fps)
+
+
+def _save_figure(fig: Figure, path: Path, w: FrameWriter) -> Path:
+    if not w.single_frame:
+        raise UsageError(f"a static figure can only be saved as .png, not {str(path)!r}; "
+                         "use animate() for an animation")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", facecolor=fig.get_facecolor())
+    return path
+
+
+def _save_foreign(anim: Animation, path: Path, w: FrameWriter, fps: float) -> Path:
+    """Any other matplotlib animation, through matplotlib's own writers."""
+    if w.name not in ("gif", "mp4"):
+        raise UsageError(f"a matplotlib Animation can be saved as .gif or .mp4, not "
+                         f"{str(path)!r}")
+    check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        with mpl.rc_context({"animation.ffmpeg_path": ffmpeg_exe() or "ffmpeg"}):
+            mpl_writer = PillowWriter(fps=fps) if w.name == "gif" else FFMpegWriter(fps=fps)
+            anim.save(tmp, writer=mpl_writer)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _check_fps(fps: float) -> None:
+    if not fps > 0:
+        raise UsageError(f"fps must be positive, got {fps}")

@@ -1,0 +1,264 @@
+"""`RunFigure`: a `Run` drawn on its surface, movable to any step quickly.
+
+The static parts (contours, axes, legend) are drawn once; each step moves a few artists.
+`RunFigure.frames` renders a sequence of steps by blitting: the static background is drawn
+once and restored for every frame, and only the moving artists are redrawn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+import surfaces
+from surfaces import Surface
+
+from ..errors import UsageError
+from ..resolve import resolve_surface
+from ..run import Run
+from .panels import (
+    Grid,
+    LossPanel,
+    RunData,
+    Surface3DPanel,
+    SurfacePanel,
+    UpdatePanel,
+    surface_grid,
+)
+from .theme import get_theme, rc_context
+
+VIEWS = ("2d", "3d")
+
+
+def display_name(surface: Surface) -> str:
+    """The surface's name, with its parameters only where they differ from the defaults."""
+    try:
+        default = surfaces.defaults(surface.name)
+    except ValueError:
+        return surface.spec
+    changed = {k: v for k, v in surface.params.items() if default.get(k) != v}
+    return surface.name + (":" + ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in changed.items()) if changed else "")
+
+
+class RunFigure:
+    """Draws a `Run` on a surface and can move to any step quickly.
+
+    Args:
+        run: the trajectories (``trajviz.run(...)`` or ``Run.load(path)``).
+        surface: the surface they ran on (a `Surface` or a spec such as ``"rosenbrock"``).
+        background: a precomputed ``(X, Y, Z)`` grid; by default the surface is evaluated
+            on a grid over its domain.
+        updates: show the update panel (this step's update per optimizer along x and y).
+        arrows: draw the negative-gradient and the update direction at each head.
+        loss_panel: show loss against step.
+        view: ``2d`` (contours) or ``3d`` (the surface in 3-D).
+        theme: ``light`` or ``dark``.
+        size: figure size in inches; with ``dpi`` it sets the pixel size.
+        dpi: dots per inch.
+        title: the title's first part (default: the surface's spec).
+        figure: draw into this figure (e.g. one from ``plt.figure()`` in a notebook)
+            instead of a new one; it is cleared first.
+
+    Example:
+        >>> import trajviz
+        >>> run = trajviz.run("rosenbrock", "sgd:lr=1e-3,adam:lr=0.05", steps=50)
+        >>> rf = RunFigure(run, "rosenbrock")
+        >>> artists = rf.set_step(25)
+    """
+
+    def __init__(self, run: Run, surface: Surface | str, *,
+                 background: Grid | None = None, updates: bool = True, arrows: bool = False,
+                 loss_panel: bool = True, view: str = "2d", theme: str = "light",
+                 size: tuple[float, float] = (8, 6), dpi: int = 100,
+                 title: str | None = None, figure: Figure | None = None) -> None:
+        if view not in VIEWS:
+            raise UsageError(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
+        if dpi <= 0 or min(size) <= 0:
+            raise UsageError(f"size and dpi must be positive, got size={size}, dpi={dpi}")
+        self.surface = resolve_surface(surface)
+        self.theme = get_theme(theme)
+        self.view = view
+        self.title = title if title is not None else display_name(self.surface)
+        grid = background if background is not None else surface_grid(self.surface)
+        self.step = 0
+        with rc_context(self.theme):
+            if figure is None:
+                self.fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+                FigureCanvasAgg(self.fig)
+            else:
+                self.fig = figure
+                self.fig.clear()
+                self.fig.set_layout_engine("constrained")
+            self.fig.set_facecolor(self.theme.background)
+            self._build(grid, updates=updates, arrows=arrows, loss_panel=loss_panel)
+            self.set_run(run)
+            self.fig.canvas.draw()  # lays the figure out once ...
+        self.fig.set_layout_engine("none")  # ... and keeps that layout for every frame
+
+    def _build(self, grid: Grid, *, updates: bool, arrows: bool, loss_panel: bool) -> None:
+        fig, th = self.fig, self.theme
+        side = updates or loss_panel
+        gs = fig.add_gridspec(2, 3 if side else 1, width_ratios=[2.1, 0.62, 0.62][:3 if side
+                                                                                  else 1],
+                              height_ratios=[1.1, 1] if updates and loss_panel else [1, 1])
+        if self.view == "3d":
+            ax = fig.add_subplot(gs[:, 0], projection="3d")
+            ax.set_facecolor(th.background)
+            self.main: SurfacePanel | Surface3DPanel = Surface3DPanel(ax, self.surface, grid, th)
+        else:
+            ax = fig.add_subplot(gs[:, 0])
+            self.main = SurfacePanel(ax, self.surface, grid, th, arrows=arrows)
+        self.update_panels: list[UpdatePanel] = []
+        if updates:
+            rows = slice(0, 1) if loss_panel else slice(0, 2)
+            ux = fig.add_subplot(gs[rows, 1])
+            uy = fig.add_subplot(gs[rows, 2], sharey=ux)
+            self.update_panels = [UpdatePanel(ux, 0, th, show_names=True),
+                                  UpdatePanel(uy, 1, th, show_names=False)]
+        self.loss = None
+        if loss_panel:
+            rows = slice(1, 2) if updates else slice(0, 2)
+            self.loss = LossPanel(fig.add_subplot(gs[rows, 1:]), self.surface, th)
+        self.title_text = fig.suptitle("", fontsize=12, fontweight="bold")
+        self._legend = None
+
+    @property
+    def panels(self) -> list:
+        return [self.main, *self.update_panels, *([self.loss] if self.loss else [])]
+
+    @property
+    def dynamic(self) -> list[Artist]:
+        """Every artist that moves with the step, in drawing order."""
+        artists = [a for p in self.panels for a in p.dynamic] + [self.title_text]
+        return sorted(artists, key=lambda a: a.get_zorder())
+
+    def set_run(self, run: Run) -> None:
+        """Swaps in new trajectories (any count) without redrawing the background contours."""
+        data = RunData.from_run(run, self.theme)
+        self.data = data
+        self.run = run
+        with rc_context(self.theme):
+            for panel in self.panels:
+                panel.set_data(data)
+            self._set_legend(data)
+        self._lr = run.lr.astype(float)
+        lr_range = np.nanmax(self._lr, axis=1) - np.nanmin(self._lr, axis=1) if run.steps else 0
+        self._lr_changes = bool(np.any(lr_range > 0))
+        self.set_step(min(self.step, run.steps))
+
+    def _set_legend(self, data: RunData) -> None:
+        if self._legend is not None:
+            self._legend.remove()
+        th = self.theme
+        handles, labels = [], []
+        for k, text in enumerate(data.legend):
+            rows = slice(k * data.n_starts, (k + 1) * data.n_starts)
+            gone = data.run.diverged_at[rows]
+            if (gone >= 0).any():
+                text += (f"  (diverged at step {gone[gone >= 0].min()})" if data.n_starts == 1
+                         else f"  ({(gone >= 0).sum()} of {data.n_starts} diverged)")
+            handles.append(Line2D([], [], color=data.colors[data.first[k]], linewidth=2.4,
+                                  marker="o", markersize=6, markeredgecolor=th.foreground))
+            labels.append(text)
+        if self.surface.minima and self.view == "2d":
+            handles.append(Line2D([], [], linestyle="", marker="*", markersize=11,
+                                  color=th.foreground, markeredgecolor=th.background))
+            labels.append("minimum")
+        ncols = min(5, -(-len(handles) // 2)) if len(handles) > 3 else len(handles)
+        self._legend = self.fig.legend(handles, labels, loc="outside lower center",
+                                       ncols=max(ncols, 1), frameon=False, handlelength=1.6,
+                                       columnspacing=1.4)
+
+    def set_step(self, t: int) -> list[Artist]:
+        """Moves every path, head, bar and the title to step ``t``; returns the artists that
+        changed (all of them, for blitting)."""
+        t = int(np.clip(t, 0, self.run.steps))
+        self.step = t
+        changed: list[Artist] = []
+        for panel in self.panels:
+            changed += panel.update(t)
+        self.title_text.set_text(self._title(t))
+        changed.append(self.title_text)
+        return changed
+
+    def _title(self, t: int) -> str:
+        text = f"{self.title}   ·   step {t} / {self.run.steps}"
+        if self._lr_changes:
+            s = min(t, self.run.steps - 1)
+            now = self._lr[:, s]
+            if np.allclose(now, now[0]):
+                text += f"   ·   lr {now[0]:.3g}"
+            else:
+                text += f"   ·   lr × {now[0] / self._lr[0, 0]:.3g}"
+        return text
+
+    def update_values(self) -> np.ndarray:
+        """The update bars as drawn: ``(n_optimizers, 2)`` signed lengths along x and y."""
+        if not self.update_panels:
+            raise UsageError("this figure has no update panel (updates=False)")
+        return np.column_stack([p.values() for p in self.update_panels])
+
+    def frame_steps(self, frames: int | None = None) -> np.ndarray:
+        """The steps an animation shows: every step, or ``frames`` evenly spread ones
+        (always including the first and the last)."""
+        total = self.run.steps + 1
+        if frames is None or frames >= total:
+            return np.arange(total)
+        if frames < 1:
+            raise UsageError(f"frames must be at least 1, got {frames}")
+        if frames == 1:
+            return np.array([self.run.steps])
+        return np.unique(np.linspace(0, self.run.steps, frames).round().astype(int))
+
+    @property
+    def pixel_size(self) -> tuple[int, int]:
+        """``(width, height)`` of a rendered frame in pixels."""
+        w, h = self.fig.canvas.get_width_height(physical=True)
+        return int(w), int(h)
+
+    def frames(self, steps: Sequence[int]) -> Iterator[np.ndarray]:
+        """Renders ``steps`` by blitting; yields each frame as an ``(H, W, 3)`` uint8 view
+        that is valid until the next frame is rendered."""
+        with self._agg_canvas() as canvas:
+            dynamic = self.dynamic
+            for a in dynamic:
+                a.set_animated(True)
+            try:
+                canvas.draw()
+                background = canvas.copy_from_bbox(self.fig.bbox)
+                for t in steps:
+                    canvas.restore_region(background)
+                    self.set_step(int(t))
+                    for a in dynamic:
+                        self.fig.draw_artist(a)
+                    yield np.asarray(canvas.buffer_rgba())[..., :3]
+            finally:
+                for a in dynamic:
+                    a.set_animated(False)
+
+    def render(self, t: int) -> np.ndarray:
+        """One frame at step ``t``, fully redrawn: an ``(H, W, 3)`` uint8 copy."""
+        with self._agg_canvas() as canvas:
+            self.set_step(t)
+            canvas.draw()
+            return np.array(np.asarray(canvas.buffer_rgba())[..., :3])
+
+    @contextlib.contextmanager
+    def _agg_canvas(self) -> Iterator[FigureCanvasAgg]:
+        """The figure's canvas if it can render to a pixel buffer, else a temporary one."""
+        canvas = self.fig.canvas
+        if isinstance(canvas, FigureCanvasAgg):
+            yield canvas
+            return
+        agg = FigureCanvasAgg(self.fig)
+        try:
+            yield agg
+        finally:
+            self.fig.set_canvas(canvas)

@@ -1,0 +1,262 @@
+"""Frame writers: GIF (Pillow), MP4 (ffmpeg from ``imageio-ffmpeg``), PNG, a folder of frames.
+
+A writer consumes an iterable of ``(H, W, 3)`` uint8 frames and writes them atomically.
+Writers register themselves by name (`register`); `writer_for` picks one from a path's
+extension and names the supported ones when it cannot.
+
+GIF frames share one palette, built once from sample frames, and are mapped to it through
+a lookup table filled lazily, colour by colour: per-frame quantisation would dominate the
+time of rendering an animation. Pixels that did not change are written as transparent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from PIL import Image
+
+from .._io import atomic_dir, atomic_path
+from ..errors import UsageError
+
+log = logging.getLogger(__name__)
+
+
+class FrameWriter(ABC):
+    """Writes a sequence of RGB frames to one output.
+
+    Subclasses set ``name``, ``extensions`` (``""`` means a folder), ``description`` and,
+    if they need an optional encoder, override `available` and set ``install_hint``.
+    ``single_frame`` writers only want the last frame.
+    """
+
+    name: ClassVar[str]
+    extensions: ClassVar[tuple[str, ...]]
+    description: ClassVar[str]
+    install_hint: ClassVar[str] = ""
+    single_frame: ClassVar[bool] = False
+
+    @classmethod
+    def available(cls) -> bool:
+        return True
+
+    @abstractmethod
+    def write(self, path: Path, frames: Iterable[np.ndarray], *, fps: float, n_frames: int,
+              sample: np.ndarray | None = None) -> None:
+        """Writes ``frames`` (each valid only until the next is drawn) to ``path``.
+
+        Args:
+            path: the output file or folder.
+            frames: ``(H, W, 3)`` uint8 arrays, ``n_frames`` of them.
+            fps: frames per second.
+            n_frames: how many frames ``frames`` yields.
+            sample: representative frames stacked vertically (for building a palette).
+        """
+
+
+WRITERS: dict[str, type[FrameWriter]] = {}
+
+
+def register(cls: type[FrameWriter]) -> type[FrameWriter]:
+    """Class decorator: makes a writer available by its ``name`` and extensions."""
+    WRITERS[cls.name] = cls
+    return cls
+
+
+def supported() -> str:
+    """One line naming every registered format, for messages and help."""
+    parts = []
+    for cls in WRITERS.values():
+        ext = ", ".join(e if e else "a folder (no extension)" for e in cls.extensions)
+        parts.append(f"{ext} ({cls.description})")
+    return "; ".join(parts)
+
+
+def writer_for(path: str | os.PathLike[str], writer: str | FrameWriter | None = None
+               ) -> FrameWriter:
+    """The writer for ``path``: by name or instance if given, else by the extension."""
+    if isinstance(writer, FrameWriter):
+        return writer
+    if writer is not None:
+        try:
+            cls = WRITERS[writer]
+        except KeyError:
+            raise UsageError(f"unknown writer {writer!r}; valid writers: "
+                             f"{', '.join(WRITERS)}") from None
+    else:
+        path = Path(path)
+        ext = "" if path.is_dir() else path.suffix.lower()
+        matches = [c for c in WRITERS.values() if ext in c.extensions]
+        if not matches:
+            raise UsageError(f"cannot write {str(path)!r}: unknown extension {ext!r}; "
+                             f"supported: {supported()}")
+        cls = matches[0]
+    if not cls.available():
+        raise UsageError(f"the {cls.name} writer needs an encoder that is not installed: "
+                         f"{cls.install_hint}")
+    return cls()
+
+
+class Palette:
+    """A fixed palette of at most 256 colours and a lazily filled RGB -> index table."""
+
+    def __init__(self, sample: np.ndarray, colors: int = 255) -> None:
+        image = Image.fromarray(np.ascontiguousarray(sample))
+        quantized = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
+                                   dither=Image.Dither.NONE)
+        n = len(quantized.getcolors(colors) or []) or colors
+        self.rgb = np.array(quantized.getpalette()[:3 * n], dtype=np.int32).reshape(-1, 3)
+        self.flat = [int(v) for v in self.rgb.ravel()]
+        self._table = np.full(1 << 24, -1, dtype=np.int16)
+
+    def index(self, frame: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 -> ``(H, W)`` uint8 palette indices (nearest colour)."""
+        key = (frame[..., 0].astype(np.int32) << 16) | (frame[..., 1].astype(np.int32) << 8)
+        key |= frame[..., 2]
+        idx = self._table[key]
+        missing = idx < 0
+        if missing.any():
+            new = np.unique(key[missing])
+            rgb = np.stack([new >> 16, (new >> 8) & 255, new & 255], axis=1)
+            for lo in range(0, len(new), 4096):
+                chunk = rgb[lo:lo + 4096, None, :] - self.rgb[None]
+                self._table[new[lo:lo + 4096]] = np.einsum("ijk,ijk->ij", chunk,
+                                                           chunk).argmin(axis=1)
+            idx = self._table[key]
+        return idx.astype(np.uint8)
+
+
+@register
+class GifWriter(FrameWriter):
+    """Animated GIF through Pillow, one shared palette, looping, the last frame held."""
+
+    name = "gif"
+    extensions = (".gif",)
+    description = "animated GIF via Pillow"
+
+    def __init__(self, hold: float = 1.5) -> None:
+        self.hold = hold
+
+    def write(self, path: Path, frames: Iterable[np.ndarray], *, fps: float, n_frames: int,
+              sample: np.ndarray | None = None) -> None:
+        frames = iter(frames)
+        first = np.array(next(frames))
+        palette = Palette(sample if sample is not None else first)
+
+        def images() -> Iterator[Image.Image]:
+            for frame in frames:
+                yield self._image(palette, frame)
+
+        duration = [round(1000 / fps)] * n_frames
+        duration[-1] += round(1000 * self.hold)
+        # optimize: Pillow encodes each frame's unchanged pixels as transparent (an index
+        # the 255-colour palette leaves free), which compresses to almost nothing
+        with atomic_path(path) as tmp:
+            self._image(palette, first).save(
+                tmp, format="GIF", save_all=True, append_images=images(), loop=0,
+                duration=duration if n_frames > 1 else duration[0], optimize=True,
+                disposal=1)
+
+    @staticmethod
+    def _image(palette: Palette, frame: np.ndarray) -> Image.Image:
+        image = Image.fromarray(palette.index(frame), mode="P")
+        image.putpalette(palette.flat)
+        return image
+
+
+def ffmpeg_exe() -> str | None:
+    """The ffmpeg binary shipped by the ``imageio-ffmpeg`` wheel, if installed."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as e:
+        log.debug("no ffmpeg: %s", e)
+        return None
+
+
+@register
+class Mp4Writer(FrameWriter):
+    """H.264 MP4 through the ``imageio-ffmpeg`` wheel's ffmpeg, frames piped raw."""
+
+    name = "mp4"
+    extensions = (".mp4",)
+    description = "H.264 video via ffmpeg from imageio-ffmpeg"
+    install_hint = "pip install imageio-ffmpeg"
+
+    def __init__(self, crf: int = 20) -> None:
+        self.crf = crf
+
+    @classmethod
+    def available(cls) -> bool:
+        return ffmpeg_exe() is not None
+
+    def write(self, path: Path, frames: Iterable[np.ndarray], *, fps: float, n_frames: int,
+              sample: np.ndarray | None = None) -> None:
+        frames = iter(frames)
+        first = np.ascontiguousarray(next(frames))
+        h, w = first.shape[:2]
+        with atomic_path(path) as tmp:
+            cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
+                   "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-",
+                   "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264",
+                   "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-movflags", "+faststart",
+                   "-f", "mp4", str(tmp)]
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                proc.stdin.write(first.tobytes())
+                for frame in frames:
+                    proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            err = proc.stderr.read().decode(errors="replace")
+            if proc.wait() != 0:
+                raise RuntimeError(f"ffmpeg failed writing {path}: {err.strip()}")
+
+
+@register
+class PngWriter(FrameWriter):
+    """The last frame as one PNG image (the run's final state as a static figure)."""
+
+    name = "png"
+    extensions = (".png",)
+    description = "the final frame as a static image"
+    single_frame = True
+
+    def write(self, path: Path, frames: Iterable[np.ndarray], *, fps: float, n_frames: int,
+              sample: np.ndarray | None = None) -> None:
+        last = None
+        for frame in frames:
+            last = frame
+        if last is None:
+            raise UsageError("no frame to write")
+        with atomic_path(path) as tmp:
+            Image.fromarray(np.ascontiguousarray(last)).save(tmp, format="PNG")
+
+
+@register
+class FramesWriter(FrameWriter):
+    """A folder of numbered PNG frames: ``frame_00000.png``, ``frame_00001.png``, ..."""
+
+    name = "frames"
+    extensions = ("",)
+    description = "numbered PNG frames"
+
+    def write(self, path: Path, frames: Iterable[np.ndarray], *, fps: float, n_frames: int,
+              sample: np.ndarray | None = None) -> None:
+        digits = max(5, len(str(n_frames)))
+        with atomic_dir(path) as tmp:
+            for i, frame in enumerate(frames):
+                Image.fromarray(np.ascontiguousarray(frame)).save(
+                    tmp / f"frame_{i:0{digits}d}.png", format="PNG", compress_level=3)
