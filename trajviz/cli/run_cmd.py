@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+import surfaces
+from surfaces import Surface
+
 from .._io import check_writable
 from ..engine import run
+from ..errors import UsageError
 from ..optimizers import SEED_OPTIMIZERS
 from ..resolve import resolve_surface
+from ..run import Run
 from ..summary import summarize
 from ._common import (
     OPTIMIZERS_HELP,
@@ -59,17 +64,14 @@ def add_run_options(p: argparse.ArgumentParser, *, steps: int = 200) -> None:
     add_engine_options(p)
 
 
-def run_from_args(args: argparse.Namespace):
-    """The `Run` the options describe."""
-    import surfaces
-
+def run_from_args(args: argparse.Namespace) -> tuple[Surface, Run]:
+    """The surface and the `Run` the options describe."""
     surface = resolve_surface(args.surface)
     if args.noise:
         try:
             surface = surfaces.noisy(surface, args.noise, batch_size=args.batch_size,
                                      seed=args.seed)
         except ValueError as e:
-            from ..errors import UsageError
             raise UsageError(str(e)) from None
     starts = args.starts if args.starts is not None else args.start
     result = run(surface, args.optimizers, steps=args.steps, starts=starts,
