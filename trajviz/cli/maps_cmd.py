@@ -1,0 +1,161 @@
+"""``trajviz basins`` and ``trajviz sweep``: convergence maps from many exact runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .._io import check_writable
+from ..errors import UsageError
+from ..maps import basins, parse_param, plot_basins, plot_sweep, save_figure, sweep
+from ..maps.plot import figure_format
+from ._common import OPTIMIZERS_HELP, add_command, add_engine_options, format_table, parse_point
+
+BASINS_EXAMPLES = """\
+  trajviz basins --surface himmelblau --optimizer momentum --grid 256 --steps 500 \\
+      --out basins.png
+  trajviz basins --surface himmelblau --optimizers 'sgd:lr=0.01,momentum:lr=0.01,adam:lr=0.05' \\
+      --out basins.png            # side by side; per-start results in basins.npz
+  trajviz basins --surface six_hump_camel --optimizers adam:lr=0.02 --grid 400x240 \\
+      --scheduler steplr:step_size=100,gamma=0.5 --out camel.png
+"""
+
+SWEEP_EXAMPLES = """\
+  trajviz sweep --surface rosenbrock --optimizer adam --param lr=1e-4:1:log:64 \\
+      --param 'betas[0]=0.5:0.999:64' --steps 500 --out sweep.png
+  trajviz sweep --surface quadratic:kappa=50 --optimizer sgd --param lr=1e-3:0.2:log:64 \\
+      --out stability.png         # diverges above lr = 2/50, as theory says
+  trajviz sweep --surface himmelblau --optimizer sgd --param lr=1e-3:0.05:log:48 \\
+      --param momentum=0,0.5,0.9,0.99 --start 0,0 --out momentum.png
+
+  --param NAME=LO:HI[:log|:lin]:N   N values from LO to HI inclusive
+  --param NAME[I]=LO:HI:N           entry I of a tuple hyperparameter (Adam's betas)
+  --param NAME=V1,V2,...            a list of Python literals
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "basins", "Map which minimum each start of a grid converges to, "
+                    "and how fast, for one or more optimizers side by side.", BASINS_EXAMPLES)
+    p.add_argument("--surface", default="himmelblau",
+                   help="NAME[:key=value,...] (see 'trajviz list surfaces')")
+    p.add_argument("--optimizers", "--optimizer", default="sgd:lr=0.01,momentum:lr=0.01,"
+                   "adam:lr=0.05", help=OPTIMIZERS_HELP)
+    p.add_argument("--grid", default="256",
+                   help="starts per side: N or NXxNY")
+    p.add_argument("--domain",
+                   help="x0,x1,y0,y1 (default: the surface's plotting domain)")
+    _add_map_options(p)
+    p.set_defaults(func=main_basins)
+
+    p = add_command(sub, "sweep", "Map final loss and steps to converge over one or two "
+                    "swept hyperparameters (every combination, one start).", SWEEP_EXAMPLES)
+    p.add_argument("--surface", default="rosenbrock",
+                   help="NAME[:key=value,...] (see 'trajviz list surfaces')")
+    p.add_argument("--optimizer", "--optimizers", dest="optimizer", default="adam",
+                   help="one optimizer spec NAME[:key=value,...]; swept values override it")
+    p.add_argument("--param", action="append", required=True,
+                   metavar="SPEC", help="a swept hyperparameter (once or twice); see below")
+    p.add_argument("--start",
+                   help="start point 'x,y' (default: the surface's teaching start)")
+    _add_map_options(p)
+    p.set_defaults(func=main_sweep)
+
+
+def _add_map_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--tol", type=float, help="converged = stays within this distance of a "
+                   "known minimum (default: 1/1000 of the domain's diagonal)")
+    p.add_argument("--scheduler", help="step-based LR scheduler spec, e.g. "
+                   "steplr:step_size=100,gamma=0.5")
+    p.add_argument("--bound", type=float, help="diverged when |coordinate| exceeds this "
+                   "(default: 1000 x the domain's extent)")
+    p.add_argument("--memory-mb", type=float, default=512.0,
+                   help="memory budget per chunk of runs; larger maps run in chunks")
+    p.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg, ...)")
+    p.add_argument("--npz", help="per-run results (default: the figure's path with .npz)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_engine_options(p)
+
+
+def _parse_grid(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise UsageError(f"expected a grid size N or NXxNY such as 256 or 320x240, "
+                         f"got {text!r}") from None
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise UsageError(f"expected a grid size N or NXxNY of positive integers, got {text!r}")
+    return (parts[0], parts[-1])
+
+
+def _parse_domain(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    try:
+        x0, x1, y0, y1 = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UsageError(f"expected a domain x0,x1,y0,y1 such as -5,5,-5,5, got {text!r}"
+                         ) from None
+    return (x0, x1), (y0, y1)
+
+
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    out = check_writable(args.out)
+    figure_format(out)
+    npz = check_writable(args.npz if args.npz else out.with_suffix(".npz"))
+    if npz.suffix != ".npz":
+        raise UsageError(f"--npz must end in .npz, got {str(npz)!r}")
+    if npz.resolve() == out.resolve():
+        raise UsageError("--out and --npz name the same file")
+    return out, npz
+
+
+def _common(args: argparse.Namespace) -> dict:
+    return dict(steps=args.steps, tol=args.tol, scheduler=args.scheduler, device=args.device,
+                dtype=args.dtype, seed=args.seed, bound=args.bound, memory_mb=args.memory_mb,
+                progress=False if args.no_progress else None)
+
+
+def main_basins(args: argparse.Namespace) -> int:
+    out, npz = _outputs(args)
+    domain = _parse_domain(args.domain) if args.domain else None
+    result = basins(args.surface, args.optimizers, grid=_parse_grid(args.grid), domain=domain,
+                    **_common(args))
+    fig = plot_basins(result)
+    save_figure(fig, out)
+    result.save(npz)
+    rows = []
+    for k, label in enumerate(result.labels):
+        frac = result.fractions(k)
+        per_min = " ".join(f"{frac[f'min {m}']:.0%}" for m in range(len(result.minima)))
+        conv = result.converged_at[k][result.converged[k]]
+        rows.append([label, f"{frac['converged']:.1%}", per_min or "-",
+                     f"{frac['not converged']:.1%}", f"{frac['diverged']:.1%}",
+                     f"{int(sorted(conv)[len(conv) // 2])}" if conv.size else "-"])
+    print(f"{result.meta['surface']}: {result.xs.size} x {result.ys.size} starts, "
+          f"{result.steps} steps, tol {result.tol:.3g}, {result.meta['dtype']} on "
+          f"{result.meta['device']}")
+    print(format_table(["optimizer", "converged", "per minimum", "not converged", "diverged",
+                        "median steps"], rows))
+    print(f"wrote {out} and {npz}")
+    return 0
+
+
+def main_sweep(args: argparse.Namespace) -> int:
+    out, npz = _outputs(args)
+    axes = [parse_param(p) for p in args.param]
+    start = parse_point(args.start) if args.start else None
+    result = sweep(args.surface, args.optimizer, axes, start=start, **_common(args))
+    fig = plot_sweep(result)
+    save_figure(fig, out)
+    result.save(npz)
+    row, col = result.best()
+    best = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}"
+                     for k, v in result.value(row, col).items())
+    print(f"{result.label} on {result.meta['surface']}: {result.final_loss.size} runs of "
+          f"{result.steps} steps from ({result.start[0]:g}, {result.start[1]:g}); "
+          f"{result.diverged.mean():.1%} diverged, {result.converged.mean():.1%} converged "
+          f"(tol {result.tol:.3g})")
+    if not result.diverged.all():
+        print(f"lowest final loss {result.final_loss[row, col]:.4g} at {best}")
+    print(f"wrote {out} and {npz}")
+    return 0

@@ -1,0 +1,96 @@
+"""What basin maps and sweeps share: chunking, defaults, progress, and the .npz format."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from surfaces import Surface
+
+from .._io import atomic_path
+from ..errors import UsageError
+
+# Bytes of tensors per run in a chunk of the shared (one-tensor) layout, per element of the
+# dtype: positions, gradients, optimizer state, the surface's temporaries and the tracker's
+# distances to each minimum. Generous on purpose; used only to size chunks.
+_ELEMS_PER_RUN = 96
+_CPU_CHUNK = 65_536  # larger chunks stop paying on a CPU (measured: see bench_maps.py)
+_PYTHON_CHUNK = 16_384  # runs with their own param group or optimizer (Python objects each)
+
+
+def chunk_rows(n_minima: int, itemsize: int, memory_mb: float, device: torch.device, *,
+               objects_per_run: bool) -> int:
+    """Runs per chunk so that one chunk's tensors stay within ``memory_mb``.
+
+    ``objects_per_run``: each run has its own param group or optimizer (Python objects and
+    state dicts), which caps the chunk lower.
+    """
+    if memory_mb <= 0:
+        raise UsageError(f"memory budget must be positive, got {memory_mb} MB")
+    per_run = (_ELEMS_PER_RUN + 4 * n_minima) * itemsize
+    rows = max(256, int(memory_mb * 2**20) // per_run)
+    if objects_per_run:
+        rows = min(rows, _PYTHON_CHUNK)
+    elif device.type == "cpu":
+        rows = min(rows, _CPU_CHUNK)
+    return rows
+
+
+def default_tol(surface: Surface) -> float:
+    """A thousandth of the domain's diagonal: tight enough to tell minima apart."""
+    (x0, x1), (y0, y1) = surface.domain
+    return 1e-3 * float(np.hypot(x1 - x0, y1 - y0))
+
+
+def default_bound(surface: Surface) -> float:
+    """The engine's default: 1000 times the domain's extent."""
+    return 1000.0 * max(hi - lo for lo, hi in surface.domain)
+
+
+def minima_tensor(surface: Surface, device: torch.device, dtype: torch.dtype
+                  ) -> torch.Tensor | None:
+    if not surface.minima:
+        return None
+    return torch.tensor(surface.minima, dtype=dtype, device=device)
+
+
+@contextmanager
+def progress_bar(total: int, desc: str, progress: bool | None) -> Iterator[Callable[[], None]]:
+    """Yields a ``tick()`` that advances a tqdm bar (shown on a terminal after a moment)."""
+    disable = None if progress is None else not progress
+    with tqdm(total=total, desc=desc, unit="step", disable=disable, delay=0.5,
+              leave=False, mininterval=0.25) as bar:
+        yield bar.update if not bar.disable else (lambda: None)
+
+
+def save_npz(path: str | os.PathLike[str], kind: str, arrays: dict[str, np.ndarray],
+             meta: dict[str, Any]) -> None:
+    """Writes plain NumPy arrays and a JSON ``meta`` string atomically (no pickle)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, meta=np.array(json.dumps({"kind": kind, **meta})), **arrays)
+
+
+def load_npz(path: str | os.PathLike[str], kind: str, names: tuple[str, ...]
+             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "meta" not in data.files:
+                raise UsageError(f"{str(path)!r} is not a trajviz {kind} file: no meta")
+            meta = json.loads(str(data["meta"]))
+            missing = [n for n in names if n not in data.files]
+            if meta.get("kind") != kind or missing:
+                raise UsageError(f"{str(path)!r} is not a trajviz {kind} file"
+                                 + (f": missing {', '.join(missing)}" if missing else ""))
+            arrays = {n: data[n] for n in names}
+    except (OSError, ValueError) as e:
+        if isinstance(e, UsageError):
+            raise
+        raise UsageError(f"cannot read {kind} file {str(path)!r}: {e}") from None
+    return arrays, meta

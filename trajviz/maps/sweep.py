@@ -1,0 +1,217 @@
+"""Hyperparameter sweeps: every combination of one or two swept values, from one start.
+
+Each combination is a different setting of the same optimizer class. For an element-wise
+optimizer (`OptimizerSpec.elementwise`) every combination is a param group of one
+optimizer, which is exact: torch applies a group's hyperparameters to its own parameters
+only. A group's Python cost per step is the optimizer's own loop over groups; the runs
+share one position buffer (each parameter is a view into it), so the loss and gradient of
+all combinations still take one batched forward and backward pass. Other optimizers get
+one instance per combination.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from surfaces import Surface
+
+from .. import __version__
+from ..errors import UsageError
+from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
+from ..resolve import resolve_device, resolve_dtype, resolve_surface
+from ._common import (
+    chunk_rows,
+    default_bound,
+    default_tol,
+    load_npz,
+    minima_tensor,
+    progress_bar,
+    save_npz,
+)
+from ._loop import check_scheduler, run_chunk
+from .params import ParamAxis, grid_shape, parse_param, swept_kwargs
+
+log = logging.getLogger(__name__)
+_ARRAYS = ("final", "final_loss", "diverged_at", "converged_at", "minimum")
+
+
+@dataclass(frozen=True, eq=False)
+class SweepMap:
+    """Outcomes of every combination, shaped like an image: ``(rows, columns)`` with the
+    first swept parameter along the columns and the second (if any) along the rows.
+
+    Attributes:
+        axes: the swept parameters and their values.
+        label: the optimizer spec the sweep starts from.
+        start: the start point every run shares.
+        final, final_loss, diverged_at, converged_at, minimum: as in `BasinMap`, each of
+            shape ``(rows, columns)`` (``final`` with a trailing 2).
+        steps, tol: the run length and the convergence tolerance (a distance).
+        meta: surface, optimizer, scheduler, dtype, device, versions.
+    """
+
+    axes: tuple[ParamAxis, ...]
+    label: str
+    start: tuple[float, float]
+    final: np.ndarray
+    final_loss: np.ndarray
+    diverged_at: np.ndarray
+    converged_at: np.ndarray
+    minimum: np.ndarray
+    steps: int
+    tol: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.final_loss.shape
+
+    @property
+    def diverged(self) -> np.ndarray:
+        return self.diverged_at >= 0
+
+    @property
+    def converged(self) -> np.ndarray:
+        return self.converged_at >= 0
+
+    def value(self, row: int, col: int) -> dict[str, Any]:
+        """The swept values of cell ``[row, col]``: ``{"lr": 0.01, "betas[0]": 0.9}``."""
+        out = {self.axes[0].label: self.axes[0].values[col]}
+        if len(self.axes) == 2:
+            out[self.axes[1].label] = self.axes[1].values[row]
+        return out
+
+    def best(self) -> tuple[int, int]:
+        """The cell with the lowest final loss among the runs that did not diverge."""
+        loss = np.where(self.diverged, np.inf, self.final_loss)
+        loss = np.where(np.isnan(loss), np.inf, loss)
+        row, col = np.unravel_index(np.argmin(loss), loss.shape)
+        return int(row), int(col)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes a compressed ``.npz``; each axis's values are an array ``values_<i>``."""
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        axes = []
+        for i, axis in enumerate(self.axes):
+            if axis.numeric:
+                arrays[f"values_{i}"] = np.asarray(axis.values, dtype=float)
+            axes.append({"name": axis.name, "index": axis.index, "log": axis.log,
+                         "values": list(axis.values) if not axis.numeric else None})
+        save_npz(path, "sweep", arrays, {**self.meta, "axes": axes, "label": self.label,
+                                         "start": list(self.start), "steps": self.steps,
+                                         "tol": self.tol})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SweepMap:
+        arrays, meta = load_npz(path, "sweep", _ARRAYS)
+        axes = []
+        for i, a in enumerate(meta["axes"]):
+            values = a["values"]
+            if values is None:
+                values = load_npz(path, "sweep", (f"values_{i}",))[0][f"values_{i}"].tolist()
+            axes.append(ParamAxis(a["name"], tuple(values), a["index"], a["log"]))
+        return cls(axes=tuple(axes), label=meta["label"], start=tuple(meta["start"]),
+                   steps=int(meta["steps"]), tol=float(meta["tol"]), meta=meta, **arrays)
+
+
+def sweep(
+    surface: Surface | str,
+    optimizer: str | OptimizerSpec,
+    params: Sequence[str | ParamAxis],
+    *,
+    steps: int = 500,
+    start: Sequence[float] | None = None,
+    tol: float | None = None,
+    scheduler: str | SchedulerSpec | None = None,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "float32",
+    seed: int = 0,
+    bound: float | None = None,
+    memory_mb: float = 512.0,
+    progress: bool | None = None,
+) -> SweepMap:
+    """Runs ``optimizer`` with every combination of the swept values, from one start.
+
+    Args:
+        surface: a `Surface` or a spec such as ``"rosenbrock"``.
+        optimizer: one spec, e.g. ``"adam"`` or ``"sgd:momentum=0.9"``; swept values
+            override its hyperparameters.
+        params: one or two axes, e.g. ``["lr=1e-4:1:log:64", "betas[0]=0.5:0.999:64"]``.
+        steps: optimizer steps per run.
+        start: the start point (default: the surface's teaching start).
+        tol, scheduler, device, dtype, seed, bound, memory_mb, progress: as for `basins`.
+
+    Example:
+        >>> s = sweep("quadratic:kappa=10", "sgd", ["lr=0.01:0.5:log:8"], steps=100)
+        >>> s.shape
+        (1, 8)
+    """
+    surf = resolve_surface(surface)
+    (spec,) = _one_optimizer(optimizer)
+    axes = tuple(p if isinstance(p, ParamAxis) else parse_param(p) for p in params)
+    combos = swept_kwargs(spec, axes)
+    sched = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
+    check_scheduler(sched)
+    if steps < 1:
+        raise UsageError(f"steps must be at least 1, got {steps}")
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    tol = default_tol(surf) if tol is None else tol
+    if not tol > 0:
+        raise UsageError(f"tol must be positive, got {tol}")
+    bound = default_bound(surf) if bound is None else bound
+    x0 = tuple(float(v) for v in (surf.start if start is None else start))
+    if len(x0) != 2 or not np.all(np.isfinite(x0)):
+        raise UsageError(f"start must be a finite point (x, y), got {start!r}")
+    mins = minima_tensor(surf, dev, dt)
+    n = len(combos)
+    rows = chunk_rows(len(surf.minima), dt.itemsize, memory_mb, dev, objects_per_run=True)
+    starts = torch.tensor([x0], dtype=dt, device=dev).repeat(min(n, rows), 1)
+    torch.manual_seed(seed)
+    if n > rows:
+        log.info("%d combinations in chunks of %d", n, rows)
+
+    chunks = []
+    with progress_bar(steps * -(-n // rows), f"sweep {spec.name}", progress) as tick:
+        for i in range(0, n, rows):
+            part = combos[i:i + rows]
+            chunks.append(run_chunk(surf.fn, spec, starts[:len(part)], steps=steps,
+                                    kwargs=part, scheduler=sched, minima=mins, tol=tol,
+                                    bound=bound, tick=tick))
+    shape = grid_shape(axes)
+
+    def gather(name: str, *tail: int) -> np.ndarray:
+        return torch.cat([getattr(c, name) for c in chunks]).numpy().reshape(*shape, *tail)
+
+    meta = {
+        "surface": surf.spec,
+        "surface_name": surf.name,
+        "optimizer": spec.describe(),
+        "minima": [list(m) for m in surf.minima],
+        "min_value": surf.min_value,
+        "scheduler": sched.label if sched else None,
+        "seed": seed,
+        "dtype": str(dt).removeprefix("torch."),
+        "device": str(dev),
+        "bound": bound,
+        "torch_version": torch.__version__,
+        "trajviz_version": __version__,
+    }
+    return SweepMap(axes=axes, label=spec.label, start=x0, final=gather("final", 2),
+                    final_loss=gather("final_loss"), diverged_at=gather("diverged_at"),
+                    converged_at=gather("converged_at"), minimum=gather("minimum"),
+                    steps=steps, tol=float(tol), meta=meta)
+
+
+def _one_optimizer(optimizer: str | OptimizerSpec) -> list[OptimizerSpec]:
+    specs = parse_optimizers(optimizer if isinstance(optimizer, str) else [optimizer])
+    if len(specs) != 1:
+        raise UsageError(f"a sweep takes one optimizer, got {len(specs)}: "
+                         f"{', '.join(s.label for s in specs)}")
+    return specs
