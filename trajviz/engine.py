@@ -1,24 +1,17 @@
-"""The engine: many trajectories of real ``torch.optim`` optimizers, advanced in batches.
+"""The engine: many trajectories of real ``torch.optim`` optimizers, recorded step by step.
 
-Trajectories of an element-wise optimizer (see `optimizers.ELEMENTWISE`) share one
-``(n_starts, 2)`` parameter tensor: the loss is the *sum* of the independent surface
-values, so each row's gradient is its own, and the optimizer's per-element update moves
-each row exactly as if it were alone. Hyperparameter variants of one class become param
-groups of one optimizer. Any other optimizer gets one instance per trajectory, which is
-exact for every update rule. Closure optimizers (LBFGS) get their own closure.
+Batching and exactness live in `stepper.Stepper`; the engine lays the optimizers x starts
+out as blocks of rows, records every step, and finds where trajectories diverged.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm.auto import tqdm
 
 from surfaces import Surface
@@ -28,34 +21,9 @@ from .errors import UsageError
 from .optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
 from .resolve import resolve_device, resolve_dtype, resolve_surface
 from .run import Run
+from .stepper import Block, Stepper
 
 log = logging.getLogger(__name__)
-LossFn = Callable[[Tensor], Tensor]
-
-
-@dataclass
-class _Slot:
-    """One optimizer instance (and scheduler) and the trajectory rows it moves."""
-
-    optimizer: Optimizer
-    params: list[Tensor]  # each (k, 2) for element-wise slots, or one (2,) tensor
-    rows: list[slice]  # rows of the run owned by each param tensor
-    scheduler: object | None = None
-    closure: bool = False
-    evals: int = 0
-    stopped: bool = False  # a per-trajectory slot whose trajectory diverged
-
-    lr_log: list[list[float]] = field(default_factory=list)  # per step, per param group
-    evals_log: list[int] = field(default_factory=list)  # closure calls per step
-
-    def log_lr(self) -> None:
-        self.lr_log.append([float(g["lr"]) for g in self.optimizer.param_groups])
-
-    def lr_rows(self) -> Iterator[tuple[slice, np.ndarray]]:
-        """Each rows slice (one per param group) with its lr at every step."""
-        lrs = np.asarray(self.lr_log, dtype=np.float64)
-        for j, rows in enumerate(self.rows):
-            yield rows, lrs[:, j]
 
 
 def run(
@@ -106,18 +74,24 @@ def run(
         bound = 1000.0 * max(hi - lo for lo, hi in surf.domain)
     torch.manual_seed(seed)
 
-    slots = _build_slots(specs, x0, sched)
-    n = len(specs) * len(x0)
-    history = _History(n, steps, dev, dt)
-
+    k = len(x0)
+    blocks = [Block(spec, slice(i * k, (i + 1) * k)) for i, spec in enumerate(specs)]
+    stepper = Stepper(surf.fn, blocks, x0.repeat(len(specs), 1), scheduler=sched, bound=bound)
+    history = _History(len(blocks) * k, steps, dev, dt)
+    lrs: list[list[float]] = []
     for t in tqdm(range(steps + 1), desc=f"{surf.name}", unit="step", disable=_quiet(progress),
                   delay=0.5, leave=False):
-        _evaluate(surf.fn, slots, *history.at(t))
+        loss, grad = stepper.evaluate(with_grad=t < steps)
+        history.record(t, stepper.pos, loss, grad)
         if t < steps:
-            _step(surf.fn, slots, bound)
+            lrs.append(stepper.block_lrs())
+            stepper.step()
+            for row, evals in stepper.evals().items():
+                history.evals[t, row] = evals
     diverged_at = history.first_bad(bound)
 
-    log.debug("run finished: %d trajectories, %d diverged", n, int((diverged_at >= 0).sum()))
+    log.debug("run finished: %d trajectories, %d diverged", len(diverged_at),
+              int((diverged_at >= 0).sum()))
     meta = {
         "surface": surf.spec,
         "surface_name": surf.name,
@@ -133,12 +107,8 @@ def run(
         "torch_version": torch.__version__,
         "trajviz_version": __version__,
     }
-    for slot in slots:
-        for rows, lrs in slot.lr_rows():
-            history.lr[:, rows] = torch.from_numpy(lrs)[:, None]
-        if slot.evals_log:
-            history.evals[: len(slot.evals_log), slot.rows[0]] = torch.tensor(
-                slot.evals_log, dtype=torch.int32)[:, None]
+    lr_per_block = torch.tensor(lrs, dtype=torch.float64)  # (steps, blocks)
+    history.lr[:] = lr_per_block.repeat_interleave(k, dim=1)
     return history.to_run(diverged_at, meta)
 
 
@@ -154,103 +124,6 @@ def _starts(surf: Surface, starts: object, dev: torch.device, dt: torch.dtype) -
     return x0
 
 
-def _build_slots(specs: list[OptimizerSpec], x0: Tensor, sched: SchedulerSpec | None
-                 ) -> list[_Slot]:
-    """Element-wise specs of one class share an optimizer (a param group each); the rest
-    get one optimizer per trajectory."""
-    k = len(x0)
-    slots: list[_Slot] = []
-    shared: dict[type, _Slot] = {}
-    for i, spec in enumerate(specs):
-        rows = slice(i * k, (i + 1) * k)
-        if spec.elementwise:
-            p = x0.clone().requires_grad_(True)
-            slot = shared.get(spec.cls)
-            if slot is None:
-                slot = shared[spec.cls] = _Slot(spec.build([p]), [p], [rows])
-                slots.append(slot)
-            else:  # the group takes all of this spec's settings, not the first spec's
-                own = spec.build([torch.zeros(2, requires_grad=True)]).defaults
-                slot.optimizer.add_param_group({**own, "params": [p]})
-                slot.params.append(p)
-                slot.rows.append(rows)
-        else:
-            for j in range(k):
-                p = x0[j].clone().requires_grad_(True)
-                slots.append(_Slot(spec.build([p]), [p], [slice(i * k + j, i * k + j + 1)],
-                                   closure=spec.needs_closure))
-    for slot in slots:
-        slot.scheduler = sched.build(slot.optimizer) if sched else None
-    if sched and sched.needs_metric:
-        log.info("%s steps on the sum of each optimizer's trajectory losses", sched.label)
-    return slots
-
-
-def _evaluate(fn: LossFn, slots: list[_Slot], pos: Tensor, loss: Tensor,
-              grad: Tensor | None) -> None:
-    """Writes every trajectory's position, loss and (unless ``grad`` is None) gradient,
-    from one batched forward and backward pass."""
-    params = [p for s in slots for p in s.params]
-    rows = [r for s in slots for r in s.rows]
-    leaves = [p.reshape(-1, 2) for p in params]
-    for p in params:
-        p.grad = None
-    with torch.enable_grad():
-        values = fn(leaves[0] if len(leaves) == 1 else torch.cat(leaves))
-        if grad is not None:
-            values.sum().backward()
-    values = values.detach()
-    offset = 0
-    for p, r, leaf in zip(params, rows, leaves, strict=True):
-        m = leaf.shape[0]
-        pos[r] = leaf.detach()
-        loss[r] = values[offset:offset + m]
-        if grad is not None:
-            grad[r] = p.grad.reshape(-1, 2)
-        offset += m
-
-
-def _step(fn: LossFn, slots: list[_Slot], bound: float) -> None:
-    """One optimizer step of every slot.
-
-    A diverged row of a shared tensor needs no special care: its NaN or huge values stay
-    in its own elements, and its records are masked at the end. A per-trajectory
-    optimizer (LBFGS, ...) stops at its first non-finite or out-of-bounds position, where
-    a line search could otherwise spin on NaN.
-    """
-    for slot in slots:
-        slot.log_lr()
-        if slot.stopped:
-            continue
-        if slot.closure:
-            slot.optimizer.step(_closure(fn, slot))
-            slot.evals_log.append(slot.evals)
-        else:
-            slot.optimizer.step()
-        if slot.scheduler is not None:
-            if isinstance(slot.scheduler, ReduceLROnPlateau):
-                slot.scheduler.step(float(fn(slot.params[0].detach()).nansum()))
-            else:
-                slot.scheduler.step()
-        if slot.params[0].ndim == 1:
-            p = slot.params[0].detach()
-            slot.stopped = not bool(torch.isfinite(p).all() and p.abs().max() <= bound)
-
-
-def _closure(fn: LossFn, slot: _Slot) -> Callable[[], Tensor]:
-    slot.evals = 0
-    (p,) = slot.params
-
-    def closure() -> Tensor:
-        slot.evals += 1
-        slot.optimizer.zero_grad()
-        loss = fn(p)
-        loss.backward()
-        return loss
-
-    return closure
-
-
 class _History:
     """Preallocated per-step records on the run's device, copied to NumPy once at the end."""
 
@@ -261,9 +134,11 @@ class _History:
         self.lr = torch.empty(steps, n, dtype=torch.float64)
         self.evals = torch.ones(steps, n, dtype=torch.int32)
 
-    def at(self, t: int) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Views to write step ``t``'s position, loss and gradient into."""
-        return self.pos[t], self.loss[t], self.grad[t] if t < len(self.grad) else None
+    def record(self, t: int, pos: Tensor, loss: Tensor, grad: Tensor | None) -> None:
+        self.pos[t] = pos
+        self.loss[t] = loss
+        if grad is not None:
+            self.grad[t] = grad
 
     def first_bad(self, bound: float) -> Tensor:
         """Each trajectory's first step with a non-finite loss or gradient or a coordinate

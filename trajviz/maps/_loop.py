@@ -1,17 +1,9 @@
 """The lean step loop behind the maps: many exact runs reduced to what a map needs.
 
 A map needs, per run, only where it ended, whether and when it diverged and when it
-converged, not its history, so a chunk of runs is advanced with the real ``torch.optim``
-optimizers and reduced on the fly. The batching rule is the engine's
-(`OptimizerSpec.elementwise`):
-
-* ``shared``: one element-wise optimizer over one ``(k, 2)`` tensor (a basin map's starts);
-* ``grouped``: one element-wise optimizer with a param group per run (a sweep's settings);
-* ``per_run``: any other optimizer, one instance per run (exact for every update rule).
-
-Every run's parameter is a view into one ``(k, 2)`` position buffer and its ``.grad`` a view
-into one gradient buffer, so the loss and gradient of all runs come from one batched
-forward and backward pass, and nothing is concatenated or split per step.
+converged, not its history, so a chunk of runs is advanced by a `Stepper` (the engine's
+exact batching) and reduced on the fly. A basin map's starts are one block of rows of one
+spec; a sweep's settings are one block (a param group, or an optimizer per run) each.
 """
 
 from __future__ import annotations
@@ -23,10 +15,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec, SchedulerSpec
+from ..stepper import Block, Stepper
 
 log = logging.getLogger(__name__)
 LossFn = Callable[[Tensor], Tensor]
@@ -83,68 +75,19 @@ def run_chunk(
         minima: ``(M, 2)`` known minima on ``x0``'s device and dtype, or ``None``.
         tick: called after every step (a progress bar's update).
     """
-    pos = x0.clone()
-    grad = torch.zeros_like(pos)
-    optimizers, closures = _build(fn, spec, pos, grad, kwargs)
-    per_run = not spec.elementwise
-    schedulers = [scheduler.build(o) for o in optimizers] if scheduler else []
+    if kwargs is None:
+        blocks = [Block(spec, slice(0, len(x0)))]
+    else:
+        blocks = [Block(spec.with_kwargs(**kw), slice(i, i + 1)) for i, kw in enumerate(kwargs)]
+    stepper = Stepper(fn, blocks, x0, scheduler=scheduler, bound=bound)
     tracker = _Tracker(x0, minima, tol, bound, steps)
     for t in range(steps + 1):
-        x = pos.detach().requires_grad_(True)
-        with torch.enable_grad():
-            loss = fn(x)
-            g = torch.autograd.grad(loss.sum(), x)[0] if t < steps else None
-        tracker.update(t, pos, loss.detach(), g)
-        if t == steps:
-            break
-        grad.copy_(g)
-        if not per_run:
-            optimizers[0].step()
-        else:  # one optimizer per run: like the engine, a diverged run's optimizer stops
-            dead = (tracker.diverged_at >= 0).tolist()
-            for i, opt in enumerate(optimizers):
-                if not dead[i]:
-                    opt.step(closures[i]) if closures else opt.step()
-        for sched in schedulers:
-            sched.step()
-        tick()
+        loss, grad = stepper.evaluate(with_grad=t < steps)
+        tracker.update(t, stepper.pos, loss, grad)
+        if t < steps:
+            stepper.step()
+            tick()
     return tracker.result(fn)
-
-
-def _leaf(view: Tensor, grad: Tensor) -> Tensor:
-    """A leaf parameter sharing ``view``'s storage, with ``grad`` as its ``.grad``: the
-    optimizer's in-place update lands in the position buffer."""
-    p = view.detach().requires_grad_(True)
-    p.grad = grad
-    return p
-
-
-def _build(fn: LossFn, spec: OptimizerSpec, pos: Tensor, grad: Tensor,
-           kwargs: Sequence[dict[str, Any]] | None
-           ) -> tuple[list[Optimizer], list[Callable[[], Tensor]] | None]:
-    if spec.elementwise and kwargs is None:
-        return [spec.build([_leaf(pos, grad)])], None
-    params = [_leaf(pos[i], grad[i]) for i in range(len(pos))]
-    if spec.elementwise:  # param groups; torch fills each group's unset keys from defaults
-        groups = [{"params": [p], **kw} for p, kw in zip(params, kwargs, strict=True)]
-        return [spec.build(groups)], None
-    rows = kwargs if kwargs is not None else [{}] * len(params)
-    optimizers = [spec.with_kwargs(**kw).build([p]) for p, kw in zip(params, rows, strict=True)]
-    if not spec.needs_closure:
-        return optimizers, None
-    return optimizers, [_closure(fn, p, o) for p, o in zip(params, optimizers, strict=True)]
-
-
-def _closure(fn: LossFn, p: Tensor, opt: Optimizer) -> Callable[[], Tensor]:
-    """The engine's closure: the run's own loss and gradient, for LBFGS-like optimizers."""
-
-    def closure() -> Tensor:
-        opt.zero_grad()
-        loss = fn(p)
-        loss.backward()
-        return loss
-
-    return closure
 
 
 class _Tracker:
