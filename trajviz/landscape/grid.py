@@ -1,0 +1,164 @@
+"""The loss on a G x G grid of a plane, and its ``.npz`` file.
+
+Grid point ``k`` is row ``k // G``, column ``k % G``: ``(alpha[k % G], beta[k // G])``, so
+``loss[i, j]`` is the loss at ``(alpha[j], beta[i])`` (what ``contour(alpha, beta, loss)``
+expects). `evaluate_grid` evaluates any contiguous range of points, the unit in which
+several processes share a grid and in which progress is checkpointed.
+
+The file holds ``alpha``, ``beta``, ``loss``, ``accuracy``, the plane (``centre``, ``d1``,
+``d2`` as flat float32 in ``parameters_to_vector`` order), the projected paths and a JSON
+``meta``: ``centre + alpha[j] * d1 + beta[i] * d2`` are the weights of ``loss[i, j]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._io import atomic_path
+from ..errors import UsageError
+from .directions import Plane
+from .evaluator import PlaneEvaluator
+
+log = logging.getLogger(__name__)
+ARRAYS = ("alpha", "beta", "loss", "accuracy", "centre", "d1", "d2", "paths", "path_steps",
+          "line_t", "line_loss")
+MAX_GRID = 4096
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """Loss and accuracy on a plane, with the paths projected onto it.
+
+    Attributes:
+        alpha, beta: ``(G,)`` coordinates along ``d1`` and ``d2``.
+        loss, accuracy: ``(G, G)``; ``[i, j]`` is at ``(alpha[j], beta[i])``.
+        centre, d1, d2: the plane, flat float32 in ``parameters_to_vector`` order.
+        paths: ``(n, r, 2)`` each training path's (alpha, beta), NaN-padded.
+        path_steps: ``(n, r)`` the training step of each path point (-1 for padding).
+        line_t, line_loss: the 1-D view, loss at ``init + t * (final - init)`` for each
+            path (``(m,)`` and ``(n, m)``; empty when not computed).
+        meta: labels, model, data and split, seeds, explained variance, missed shares.
+    """
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray
+    centre: np.ndarray
+    d1: np.ndarray
+    d2: np.ndarray
+    paths: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2)))
+    path_steps: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    line_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    line_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta.get("labels", []))
+
+    @property
+    def plane(self) -> Plane:
+        explained = self.meta.get("explained")
+        return Plane(torch.from_numpy(self.centre), torch.from_numpy(self.d1),
+                     torch.from_numpy(self.d2), self.meta.get("directions", "custom"),
+                     tuple(explained) if explained else None)
+
+    def weights(self, i: int, j: int) -> np.ndarray:
+        """The flat weights whose loss is ``loss[i, j]``."""
+        return self.centre + self.alpha[j] * self.d1 + self.beta[i] * self.d2
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the grid atomically as an uncompressed ``.npz`` (plain NumPy, no pickle)."""
+        arrays = {name: np.asarray(getattr(self, name)) for name in ARRAYS}
+        for name in ("centre", "d1", "d2"):
+            arrays[name] = arrays[name].astype(np.float32)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(self.meta)), **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Grid:
+        """Reads a grid file, never unpickling, checking that it has every array."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [k for k in (*ARRAYS, "meta") if k not in data.files]
+                if missing:
+                    raise UsageError(f"{str(path)!r} is not a trajviz grid file: missing "
+                                     f"{', '.join(missing)}")
+                arrays = {k: data[k] for k in ARRAYS}
+                meta = json.loads(str(data["meta"]))
+        except (OSError, ValueError, EOFError) as e:
+            if isinstance(e, UsageError):
+                raise
+            raise UsageError(f"cannot read grid file {str(path)!r}: {e}") from None
+        g = len(arrays["alpha"])
+        if arrays["loss"].shape != (len(arrays["beta"]), g):
+            raise UsageError(f"{str(path)!r}: loss has shape {arrays['loss'].shape}, expected "
+                             f"({len(arrays['beta'])}, {g})")
+        return cls(**arrays, meta=meta)
+
+
+def grid_points(alpha: np.ndarray, beta: np.ndarray, start: int = 0,
+                stop: int | None = None) -> np.ndarray:
+    """``(stop - start, 2)`` coordinates of grid points ``start:stop`` (row-major in beta)."""
+    stop = len(alpha) * len(beta) if stop is None else stop
+    k = np.arange(start, stop)
+    return np.stack([alpha[k % len(alpha)], beta[k // len(alpha)]], axis=1)
+
+
+def check_grid_size(size: int) -> None:
+    """Refuses grids whose results alone would not fit in memory (the work is chunked)."""
+    if size < 2:
+        raise UsageError(f"grid size must be at least 2, got {size}")
+    if size > MAX_GRID:
+        raise UsageError(f"grid size {size} is too large: {size * size:,} points; at most "
+                         f"{MAX_GRID} per side (the evaluation is chunked, but the results "
+                         "themselves must fit in memory)")
+
+
+def evaluate_grid(
+    evaluator: PlaneEvaluator,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    progress: bool | None = None,
+    on_chunk: Callable[[int, int, np.ndarray, np.ndarray], None] | None = None,
+    chunk: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Loss and accuracy at grid points ``start:stop`` (all of them by default), flat.
+
+    Args:
+        evaluator: the plane and data.
+        alpha, beta: the grid's coordinates.
+        start, stop: a contiguous range of point indices (see the module docstring).
+        progress: show a progress bar (``None``: only on a terminal).
+        on_chunk: ``on_chunk(chunk_start, chunk_stop, loss, accuracy)`` after each chunk,
+            for checkpoints.
+        chunk: points per chunk (default: from the evaluator's memory budget).
+    """
+    stop = len(alpha) * len(beta) if stop is None else stop
+    if not 0 <= start <= stop <= len(alpha) * len(beta):
+        raise UsageError(f"grid range {start}:{stop} is outside 0:{len(alpha) * len(beta)}")
+    step = chunk or evaluator.chunk_sizes()[0]
+    loss, acc = np.empty(stop - start), np.empty(stop - start)
+    with tqdm(total=stop - start, desc="grid", unit="pt", delay=0.5, leave=False,
+              disable=None if progress is None else not progress) as bar:
+        for i in range(start, stop, step):
+            j = min(i + step, stop)
+            lo, ac = evaluator.evaluate(grid_points(alpha, beta, i, j), chunk=step)
+            loss[i - start:j - start], acc[i - start:j - start] = lo, ac
+            if on_chunk is not None:
+                on_chunk(i, j, lo, ac)
+            bar.update(j - i)
+    return loss, acc
