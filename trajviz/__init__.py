@@ -13,6 +13,8 @@ from surfaces import Surface  # noqa: E402
 
 from .engine import run  # noqa: E402
 from .errors import UsageError  # noqa: E402
+from .landscape import compute_landscape, loss_landscape, plane_surface  # noqa: E402
+from .maps import BasinMap, SweepMap, basins, sweep  # noqa: E402
 from .optimizers import (  # noqa: E402
     OptimizerSpec,
     SchedulerSpec,
@@ -25,24 +27,31 @@ from .resolve import resolve_device, resolve_surface  # noqa: E402
 from .run import Run  # noqa: E402
 
 __all__ = [
+    "BasinMap",
     "OptimizerSpec",
     "Run",
     "RunFigure",
     "SchedulerSpec",
     "Surface",
+    "SweepMap",
     "UsageError",
     "__version__",
     "animate",
+    "basins",
+    "compute_landscape",
     "explore",
     "explore_landscape",
+    "loss_landscape",
     "parse_optimizer",
     "parse_optimizers",
     "parse_scheduler",
+    "plane_surface",
     "plot",
     "resolve_device",
     "resolve_surface",
     "run",
     "save",
+    "sweep",
 ]
 
 
