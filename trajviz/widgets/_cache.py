@@ -1,0 +1,133 @@
+"""Per-optimizer run cache: the explorer re-runs only the trajectories a change touches.
+
+A cached `Run` holds one optimizer's trajectories from one start on one surface. Its key
+leaves out the step count: the first ``k`` steps of a longer run are exactly a ``k``-step
+run (the engine and every scheduler are causal), so a shorter request is a slice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from surfaces import Surface
+
+from ..engine import run as engine_run
+from ..errors import UsageError
+from ..optimizers import OptimizerSpec, SchedulerSpec
+from ..run import ARRAYS, Run
+
+log = logging.getLogger(__name__)
+
+PER_STEP = ("grads", "updates", "lr", "evals")  # arrays with `steps` (not steps + 1) columns
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """What one `RunCache.get` did: the combined run, how many optimizers it re-ran, the
+    engine's time, and the optimizers that could not run with torch's reason."""
+
+    run: Run | None
+    computed: int
+    engine_s: float
+    errors: dict[str, str]
+
+
+def split_run(run: Run) -> list[Run]:
+    """One `Run` per optimizer of ``run`` (each with all of that optimizer's starts)."""
+    k = int(run.meta["n_starts"])
+    pieces = []
+    for i, opt in enumerate(run.meta["optimizers"]):
+        rows = slice(i * k, (i + 1) * k)
+        meta = {**run.meta, "optimizers": [opt], "labels": run.meta["labels"][rows]}
+        pieces.append(Run(**{a: getattr(run, a)[rows] for a in ARRAYS}, meta=meta))
+    return pieces
+
+
+def truncate_run(run: Run, steps: int) -> Run:
+    """The first ``steps`` steps of ``run``; divergence after them is forgotten."""
+    if steps == run.steps:
+        return run
+    arrays = {a: getattr(run, a)[:, : steps + (a not in PER_STEP)]
+              for a in ARRAYS if a != "diverged_at"}
+    diverged = np.where(run.diverged_at > steps, -1, run.diverged_at)
+    return Run(**arrays, diverged_at=diverged, meta={**run.meta, "steps": steps})
+
+
+def concat_runs(runs: Sequence[Run]) -> Run:
+    """Joins per-optimizer runs of the same surface, starts and steps into one `Run`."""
+    if not runs:
+        raise ValueError("concat_runs needs at least one run")
+    meta = {**runs[0].meta,
+            "optimizers": [o for r in runs for o in r.meta["optimizers"]],
+            "labels": [lab for r in runs for lab in r.meta["labels"]]}
+    arrays = {a: np.concatenate([getattr(r, a) for r in runs]) for a in ARRAYS}
+    return Run(**arrays, meta=meta)
+
+
+class RunCache:
+    """Runs keyed by (surface, optimizer, starts, scheduler, dtype, device), least recently
+    used first out. A miss for several optimizers is one batched engine call."""
+
+    def __init__(self, *, max_entries: int = 256, device: str = "auto",
+                 dtype: str = "float32") -> None:
+        self.max_entries = max_entries
+        self.device = device
+        self.dtype = dtype
+        self._runs: OrderedDict[tuple, Run] = OrderedDict()
+        self._surfaces: dict[int, Surface] = {}  # keeps every keyed surface alive (ids stay unique)
+        self.engine_calls = 0
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def _key(self, surface: Surface, spec: OptimizerSpec, starts: np.ndarray,
+             scheduler: SchedulerSpec | None) -> tuple:
+        self._surfaces.setdefault(id(surface), surface)
+        sched = None if scheduler is None else (scheduler.name, repr(scheduler.kwargs))
+        return (surface.spec, id(surface), spec.name, repr(spec.all_kwargs),
+                starts.tobytes(), sched, self.dtype, self.device)
+
+    def get(self, surface: Surface, specs: Sequence[OptimizerSpec], *, starts: np.ndarray,
+            steps: int, scheduler: SchedulerSpec | None = None) -> Fetch:
+        """The run of every spec (in order), computing only the missing or too-short ones.
+
+        A spec torch rejects (``nesterov`` without momentum, a negative learning rate) is left
+        out of the run and reported in `Fetch.errors` with torch's message.
+        """
+        starts = np.ascontiguousarray(starts, dtype=np.float64).reshape(-1, 2)
+        errors: dict[str, str] = {}
+        good: list[OptimizerSpec] = []
+        for spec in specs:
+            try:
+                spec.validate()
+            except UsageError as e:
+                errors[spec.label] = str(e)
+            else:
+                good.append(spec)
+        keys = [self._key(surface, s, starts, scheduler) for s in good]
+        missing = [i for i, k in enumerate(keys)
+                   if k not in self._runs or self._runs[k].steps < steps]
+        t0 = time.perf_counter()
+        if missing:
+            fresh = engine_run(surface, [good[i] for i in missing], steps=steps, starts=starts,
+                               scheduler=scheduler, device=self.device, dtype=self.dtype,
+                               progress=False)
+            self.engine_calls += 1
+            for i, piece in zip(missing, split_run(fresh), strict=True):
+                self._runs[keys[i]] = piece
+        engine_s = time.perf_counter() - t0
+        for k in keys:
+            self._runs.move_to_end(k)
+        while len(self._runs) > self.max_entries:
+            self._runs.popitem(last=False)
+        runs = [truncate_run(self._runs[k], steps) for k in keys]
+        combined = concat_runs(runs) if runs else None
+        log.debug("cache: %d of %d optimizers re-run in %.3f s", len(missing), len(good),
+                  engine_s)
+        return Fetch(combined, len(missing), engine_s, errors)
