@@ -159,10 +159,12 @@ def test_user_optimizer_by_import_path():
     ({"optimizers": "sgd", "starts": [1.0, 2.0, 3.0]}, UsageError, "starts must be"),
     ({"optimizers": "sgd", "scheduler": "stepp"}, UsageError, "did you mean 'steplr'"),
     ({"optimizers": "sgd", "scheduler": "steplr"}, UsageError, "step_size"),
+    ({"optimizers": "sgd", "scheduler": "onecyclelr:max_lr=0.1,total_steps=2"}, UsageError,
+     "OneCycleLR: Tried to step"),
     ({"optimizers": "sgd", "device": "tpu"}, UsageError, "valid devices"),
     ({"optimizers": "sgd", "dtype": "float16"}, UsageError, "valid dtypes"),
 ], ids=["bad-lr", "nesterov-no-momentum", "typo", "zero-steps", "bad-starts",
-        "bad-scheduler", "scheduler-missing-arg", "bad-device", "bad-dtype"])
+        "bad-scheduler", "scheduler-missing-arg", "scheduler-runs-out", "bad-device", "bad-dtype"])
 def test_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         trajviz.run("rosenbrock", **{"steps": 3, **kwargs})

@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from .errors import UsageError
 from .optimizers import OptimizerSpec, SchedulerSpec
 
 LossFn = Callable[[Tensor], Tensor]
@@ -135,10 +136,13 @@ class Stepper:
             p = self.pos[run.row]
             run.stopped = not bool(torch.isfinite(p).all() and p.abs().max() <= self.bound)
         for sched in self.schedulers:
-            if isinstance(sched, ReduceLROnPlateau):  # on the sum of its own runs' losses
-                sched.step(self._metric(sched.optimizer))
-            else:
-                sched.step()
+            try:
+                if isinstance(sched, ReduceLROnPlateau):  # on the sum of its own runs' losses
+                    sched.step(self._metric(sched.optimizer))
+                else:
+                    sched.step()
+            except ValueError as e:  # e.g. OneCycleLR stepped past its total_steps
+                raise UsageError(f"scheduler {type(sched).__name__}: {e}") from None
 
     def _metric(self, optimizer: Optimizer) -> float:
         params = [p.detach().reshape(-1, 2) for g in optimizer.param_groups for p in g["params"]]
