@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .errors import UsageError
 
@@ -63,3 +67,30 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], meta: dict[str, Any],
+             *, compress: bool = False) -> None:
+    """Writes plain NumPy arrays and a JSON ``meta`` string atomically: any NumPy user can
+    read the file, and nothing in it is pickled."""
+    save = np.savez_compressed if compress else np.savez
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        save(f, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def load_npz(path: str | os.PathLike[str], kind: str, names: tuple[str, ...]
+             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Reads a `save_npz` file (never unpickling), checking that it holds ``names``."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [n for n in (*names, "meta") if n not in data.files]
+            if missing:
+                raise UsageError(f"{str(path)!r} is not a trajviz {kind} file: missing "
+                                 f"{', '.join(missing)}")
+            arrays = {n: data[n] for n in names}
+            meta = json.loads(str(data["meta"]))
+    except UsageError:
+        raise
+    except (OSError, ValueError, EOFError) as e:
+        raise UsageError(f"cannot read {kind} file {str(path)!r}: {e}") from None
+    return arrays, meta

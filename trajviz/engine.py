@@ -16,12 +16,12 @@ from tqdm.auto import tqdm
 
 from surfaces import Surface
 
-from . import __version__
 from .errors import UsageError
 from .optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
+from .provenance import provenance
 from .resolve import resolve_device, resolve_dtype, resolve_surface
 from .run import Run
-from .stepper import Block, Stepper
+from .stepper import Block, Stepper, default_bound
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def run(
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     x0 = _starts(surf, starts, dev, dt)
     if bound is None:
-        bound = 1000.0 * max(hi - lo for lo, hi in surf.domain)
+        bound = default_bound(surf)
     torch.manual_seed(seed)
 
     k = len(x0)
@@ -93,19 +93,11 @@ def run(
     log.debug("run finished: %d trajectories, %d diverged", len(diverged_at),
               int((diverged_at >= 0).sum()))
     meta = {
-        "surface": surf.spec,
-        "surface_name": surf.name,
         "labels": [label for s in specs for label in [s.label] * len(x0)],
         "optimizers": [s.describe() for s in specs],
         "n_starts": len(x0),
         "steps": steps,
-        "scheduler": sched.label if sched else None,
-        "seed": seed,
-        "dtype": str(dt).removeprefix("torch."),
-        "device": str(dev),
-        "bound": bound,
-        "torch_version": torch.__version__,
-        "trajviz_version": __version__,
+        **provenance(surf, scheduler=sched, seed=seed, dtype=dt, device=dev, bound=bound),
     }
     lr_per_block = torch.tensor(lrs, dtype=torch.float64)  # (steps, blocks)
     history.lr[:] = lr_per_block.repeat_interleave(k, dim=1)

@@ -6,15 +6,13 @@ string. Nothing is pickled, in either direction.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._io import atomic_path
-from .errors import UsageError
+from ._io import load_npz, save_npz
 
 ARRAYS = ("positions", "loss", "grads", "updates", "lr", "diverged_at", "evals")
 
@@ -77,23 +75,10 @@ class Run:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the run atomically as an uncompressed ``.npz``."""
-        arrays = {name: getattr(self, name) for name in ARRAYS}
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(self.meta)), **arrays)
+        save_npz(path, {name: getattr(self, name) for name in ARRAYS}, self.meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Run:
         """Reads a run file (never unpickling), checking it has every array."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in (*ARRAYS, "meta") if k not in data.files]
-                if missing:
-                    raise UsageError(f"{str(path)!r} is not a trajviz run file: "
-                                     f"missing {', '.join(missing)}")
-                arrays = {k: data[k] for k in ARRAYS}
-                meta = json.loads(str(data["meta"]))
-        except (OSError, ValueError) as e:
-            if isinstance(e, UsageError):
-                raise
-            raise UsageError(f"cannot read run file {str(path)!r}: {e}") from None
+        arrays, meta = load_npz(path, "run", ARRAYS)
         return cls(**arrays, meta=meta)

@@ -23,10 +23,17 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from surfaces import Surface
+
 from .errors import UsageError
 from .optimizers import OptimizerSpec, SchedulerSpec
 
 LossFn = Callable[[Tensor], Tensor]
+
+
+def default_bound(surface: Surface) -> float:
+    """Where a run counts as diverged unless told otherwise: 1000 times the domain's extent."""
+    return 1000.0 * max(hi - lo for lo, hi in surface.domain)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ The file holds ``alpha``, ``beta``, ``loss``, ``accuracy``, the plane (``centre`
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._io import atomic_path
+from .._io import load_npz, save_npz
 from ..errors import UsageError
 from .directions import Plane
 from .evaluator import PlaneEvaluator
@@ -82,24 +81,12 @@ class Grid:
         arrays = {name: np.asarray(getattr(self, name)) for name in ARRAYS}
         for name in ("centre", "d1", "d2"):
             arrays[name] = arrays[name].astype(np.float32)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(self.meta)), **arrays)
+        save_npz(path, arrays, self.meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Grid:
         """Reads a grid file, never unpickling, checking that it has every array."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                missing = [k for k in (*ARRAYS, "meta") if k not in data.files]
-                if missing:
-                    raise UsageError(f"{str(path)!r} is not a trajviz grid file: missing "
-                                     f"{', '.join(missing)}")
-                arrays = {k: data[k] for k in ARRAYS}
-                meta = json.loads(str(data["meta"]))
-        except (OSError, ValueError, EOFError) as e:
-            if isinstance(e, UsageError):
-                raise
-            raise UsageError(f"cannot read grid file {str(path)!r}: {e}") from None
+        arrays, meta = load_npz(path, "grid", ARRAYS)
         g = len(arrays["alpha"])
         if arrays["loss"].shape != (len(arrays["beta"]), g):
             raise UsageError(f"{str(path)!r}: loss has shape {arrays['loss'].shape}, expected "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +13,7 @@ from tqdm.auto import tqdm
 
 from surfaces import Surface
 
-from .._io import atomic_path
+from .. import _io
 from ..errors import UsageError
 
 # Bytes of tensors per run in a chunk of the shared (one-tensor) layout, per element of the
@@ -49,11 +48,6 @@ def default_tol(surface: Surface) -> float:
     return 1e-3 * float(np.hypot(x1 - x0, y1 - y0))
 
 
-def default_bound(surface: Surface) -> float:
-    """The engine's default: 1000 times the domain's extent."""
-    return 1000.0 * max(hi - lo for lo, hi in surface.domain)
-
-
 def minima_tensor(surface: Surface, device: torch.device, dtype: torch.dtype
                   ) -> torch.Tensor | None:
     if not surface.minima:
@@ -72,25 +66,13 @@ def progress_bar(total: int, desc: str, progress: bool | None) -> Iterator[Calla
 
 def save_npz(path: str | os.PathLike[str], kind: str, arrays: dict[str, np.ndarray],
              meta: dict[str, Any]) -> None:
-    """Writes plain NumPy arrays and a JSON ``meta`` string atomically (no pickle)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez_compressed(f, meta=np.array(json.dumps({"kind": kind, **meta})), **arrays)
+    """Writes a map's arrays and its JSON ``meta`` (tagged with ``kind``) atomically."""
+    _io.save_npz(path, arrays, {"kind": kind, **meta}, compress=True)
 
 
 def load_npz(path: str | os.PathLike[str], kind: str, names: tuple[str, ...]
              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "meta" not in data.files:
-                raise UsageError(f"{str(path)!r} is not a trajviz {kind} file: no meta")
-            meta = json.loads(str(data["meta"]))
-            missing = [n for n in names if n not in data.files]
-            if meta.get("kind") != kind or missing:
-                raise UsageError(f"{str(path)!r} is not a trajviz {kind} file"
-                                 + (f": missing {', '.join(missing)}" if missing else ""))
-            arrays = {n: data[n] for n in names}
-    except (OSError, ValueError) as e:
-        if isinstance(e, UsageError):
-            raise
-        raise UsageError(f"cannot read {kind} file {str(path)!r}: {e}") from None
+    arrays, meta = _io.load_npz(path, kind, names)
+    if meta.get("kind") != kind:
+        raise UsageError(f"{str(path)!r} is not a trajviz {kind} file")
     return arrays, meta

@@ -13,13 +13,13 @@ import torch
 
 from surfaces import Surface
 
-from .. import __version__
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
+from ..provenance import provenance
 from ..resolve import resolve_device, resolve_dtype, resolve_surface
+from ..stepper import default_bound
 from ._common import (
     chunk_rows,
-    default_bound,
     default_tol,
     load_npz,
     minima_tensor,
@@ -186,18 +186,10 @@ def basins(
             ny, nx, *shape) for chunks in parts])
 
     meta = {
-        "surface": surf.spec,
-        "surface_name": surf.name,
         "domain": [list(dom[0]), list(dom[1])],
         "optimizers": [s.describe() for s in specs],
-        "scheduler": sched.label if sched else None,
         "min_value": surf.min_value,
-        "seed": seed,
-        "dtype": str(dt).removeprefix("torch."),
-        "device": str(dev),
-        "bound": bound,
-        "torch_version": torch.__version__,
-        "trajviz_version": __version__,
+        **provenance(surf, scheduler=sched, seed=seed, dtype=dt, device=dev, bound=bound),
     }
     return BasinMap(
         labels=[s.label for s in specs], xs=xs, ys=ys,

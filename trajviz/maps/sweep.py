@@ -22,13 +22,13 @@ import torch
 
 from surfaces import Surface
 
-from .. import __version__
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
+from ..provenance import provenance
 from ..resolve import resolve_device, resolve_dtype, resolve_surface
+from ..stepper import default_bound
 from ._common import (
     chunk_rows,
-    default_bound,
     default_tol,
     load_npz,
     minima_tensor,
@@ -190,18 +190,10 @@ def sweep(
         return torch.cat([getattr(c, name) for c in chunks]).numpy().reshape(*shape, *tail)
 
     meta = {
-        "surface": surf.spec,
-        "surface_name": surf.name,
         "optimizer": spec.describe(),
         "minima": [list(m) for m in surf.minima],
         "min_value": surf.min_value,
-        "scheduler": sched.label if sched else None,
-        "seed": seed,
-        "dtype": str(dt).removeprefix("torch."),
-        "device": str(dev),
-        "bound": bound,
-        "torch_version": torch.__version__,
-        "trajviz_version": __version__,
+        **provenance(surf, scheduler=sched, seed=seed, dtype=dt, device=dev, bound=bound),
     }
     return SweepMap(axes=axes, label=spec.label, start=x0, final=gather("final", 2),
                     final_loss=gather("final_loss"), diverged_at=gather("diverged_at"),
