@@ -127,6 +127,110 @@ def test_set_run_draws_like_a_fresh_figure(fig_test, fig_ref):
 
 
 @check_figures_equal(extensions=["png"])
+def test_set_run_restyles_in_place_like_a_fresh_figure(fig_test, fig_ref):
+    """Same optimizers, new values (what a slider does): the artists are reused."""
+    first = trajviz.run("himmelblau", "adam:lr=0.1,momentum:lr=0.002,sgd:lr=0.01", steps=30,
+                        progress=False)
+    second = trajviz.run("himmelblau", "adam:lr=0.0123,momentum:lr=0.002,sgd:lr=0.03",
+                         steps=30, starts=[[1.0, -2.0]], progress=False)
+    rf = RunFigure(first, "himmelblau", figure=fig_test, arrows=True)
+    rf.set_run(second)
+    rf.set_step(20)
+    RunFigure(second, "himmelblau", figure=fig_ref, arrows=True).set_step(20)
+
+
+def partial_then_full(rf, run, step):
+    """The pixels `redraw` gives after ``set_run(run)``, the rectangles it repainted, and the
+    pixels of a full redraw of the same state."""
+    rf.redraw()
+    rf.set_run(run)
+    rf.set_step(step)
+    partial = np.array(rf.redraw())
+    repainted = rf.repainted
+    return partial, repainted, np.array(rf.redraw(full=True))
+
+
+HIMMELBLAU = "adam:lr=0.1,momentum:lr=0.002,sgd:lr=0.01"
+
+
+def himmelblau(specs=HIMMELBLAU, steps=30, **kwargs):
+    return trajviz.run("himmelblau", specs, steps=steps, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize(("options", "make", "step"), [
+    (dict(), lambda: himmelblau("adam:lr=0.0123,momentum:lr=0.002,sgd:lr=0.01"), 30),
+    (dict(), lambda: himmelblau("adam:lr=0.1,momentum:lr=0.002,sgd:lr=0.0102"), 12),
+    (dict(), lambda: himmelblau(steps=20), 20),
+    (dict(), lambda: himmelblau(steps=45), 40),
+    (dict(), lambda: himmelblau("adam:lr=0.1,sgd:lr=0.01"), 30),
+    (dict(), lambda: himmelblau("sgd:lr=0.2,adam:lr=0.1,momentum:lr=0.002,rmsprop:lr=0.1"), 9),
+    (dict(), lambda: himmelblau(starts=[[0.5, 0.5]]), 30),
+    (dict(arrows=True, theme="dark"), lambda: himmelblau(steps=20), 5),
+    (dict(view="3d"), lambda: himmelblau("adam:lr=0.05,sgd:lr=0.01"), 30),
+    (dict(updates=False), lambda: himmelblau(steps=25), 25),
+], ids=["one-lr-wider-label", "one-lr-same-width", "fewer-steps", "more-steps",
+        "fewer-optimizers", "more-and-diverging", "new-start", "arrows-dark", "3d",
+        "no-update-panel"])
+def test_partial_redraw_after_set_run_equals_a_full_redraw(options, make, step):
+    rf = RunFigure(himmelblau(), "himmelblau", **SMALL, **options)
+    partial, repainted, full = partial_then_full(rf, make(), step)
+    assert repainted  # something changed, and was repainted ...
+    np.testing.assert_array_equal(partial, full)  # ... to exactly what a full draw paints
+    np.testing.assert_array_equal(partial[..., :3], rf.render(step))
+
+
+def test_one_learning_rate_repaints_only_its_legend_entry():
+    """A label no wider than its column: no other entry moves; the axes keep their scales."""
+    rf = RunFigure(himmelblau(), "himmelblau", size=(8, 6), dpi=60)
+    partial, repainted, full = partial_then_full(
+        rf, himmelblau("adam:lr=0.11,momentum:lr=0.002,sgd:lr=0.01"), 30)
+    area = sum(r.width * r.height for r in repainted)
+    h, w = full.shape[:2]
+    assert 0 < area < 0.02 * w * h, [r.bounds for r in repainted]
+    legend = rf._legend.get_window_extent()
+    assert all(legend.padded(3).contains(*r.min) and legend.padded(3).contains(*r.max)
+               for r in repainted)
+    np.testing.assert_array_equal(partial, full)
+
+
+def test_a_step_repaints_nothing_but_the_moving_artists():
+    rf = RunFigure(himmelblau(), "himmelblau", **SMALL)
+    rf.redraw()
+    for t in (0, 17, 30):
+        rf.set_step(t)
+        frame = np.array(rf.redraw())
+        assert rf.repainted == []
+        np.testing.assert_array_equal(frame[..., :3], rf.render(t))
+
+
+def test_redraw_on_a_figure_without_an_agg_canvas():
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 3), dpi=50)
+    FigureCanvasBase(fig)
+    rf = RunFigure(himmelblau(), "himmelblau", figure=fig)
+    rf.set_step(10)
+    assert isinstance(fig.canvas, FigureCanvasBase)
+    np.testing.assert_array_equal(rf.redraw()[..., :3], rf.render(10))
+
+
+@pytest.mark.parametrize(("colors", "expected", "sgd_alone"), [
+    (None, ["#0072B2", "#D55E00", "#009E73"], "#0072B2"),
+    ({"momentum": 4, "sgd": "#123456"}, ["#0072B2", "#E69F00", "#123456"], "#123456"),
+    ({"adam(lr=0.1)": 2, "adam": 5}, ["#009E73", "#D55E00", "#009E73"], "#0072B2"),
+], ids=["palette-order", "by-name", "label-before-name"])
+def test_colours_by_optimizer_label_or_name(colors, expected, sgd_alone):
+    from matplotlib.colors import to_rgba
+
+    rf = RunFigure(himmelblau(), "himmelblau", colors=colors, **SMALL)
+    np.testing.assert_allclose(rf.data.colors, [to_rgba(c) for c in expected])
+    np.testing.assert_allclose(rf.main.heads.get_facecolors(), rf.data.colors)
+    rf.set_run(himmelblau("sgd:lr=0.01"))  # the mapping stays with the figure
+    np.testing.assert_allclose(rf.data.colors[0], to_rgba(sgd_alone))
+
+
+@check_figures_equal(extensions=["png"])
 def test_saved_run_draws_like_the_run(fig_test, fig_ref, tmp_path):
     run = trajviz.run("booth", "adam:lr=0.3,nesterov:lr=0.005", steps=15, progress=False)
     run.save(tmp_path / "run.npz")

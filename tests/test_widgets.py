@@ -55,6 +55,18 @@ def test_moving_one_learning_rate_reruns_that_optimizer_only(ui):
     assert not np.array_equal(image(ui), np.zeros_like(image(ui)))
 
 
+@pytest.mark.parametrize(("control", "value"), [("lr", 0.0234), ("steps", 30), ("step", 7)],
+                         ids=["learning-rate", "fewer-steps", "scrub"])
+def test_a_change_repaints_only_part_of_the_figure_as_a_full_draw_would(ui, control, value):
+    ui.controls["target"].value = "adam"
+    ui.controls[control].value = value
+    h, w = image(ui).shape[:2]
+    assert sum(r.width * r.height for r in ui.view.repainted) < 0.5 * w * h
+    shown = ui.view.widget.value
+    ui.view.redraw(ui.figure, full=True)
+    assert ui.view.repainted[0].width == w and ui.view.widget.value == shown
+
+
 def test_sliders_edit_the_chosen_optimizer_and_disable_what_it_does_not_take(ui):
     c = ui.controls
     c["target"].value = "adam"

@@ -3,18 +3,22 @@
 The static parts (contours, axes, legend) are drawn once; each step moves a few artists.
 `RunFigure.frames` renders a sequence of steps by blitting: the static background is drawn
 once and restored for every frame, and only the moving artists are redrawn.
+`RunFigure.redraw` keeps the figure's pixels up to date for interactive use: after a step
+only the moving artists are drawn again, and after `RunFigure.set_run` only the parts whose
+look changed (a legend entry, a panel's axis) are repainted, exactly as a full draw would.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.transforms import Bbox
 
 import surfaces
 from surfaces import Surface
@@ -22,6 +26,7 @@ from surfaces import Surface
 from ..errors import UsageError
 from ..resolve import resolve_surface
 from ..run import Run
+from ._repaint import Repainter
 from .panels import (
     Grid,
     LossPanel,
@@ -65,6 +70,10 @@ class RunFigure:
         title: the title's first part (default: the surface's spec).
         figure: draw into this figure (e.g. one from ``plt.figure()`` in a notebook)
             instead of a new one; it is cleared first.
+        colors: a colour, or a palette entry (``int``), per optimizer label
+            (``adam(lr=0.1)``) or name (``adam``); by default the ``k``-th optimizer takes
+            the theme's ``k``-th colour. With it, an optimizer keeps its colour while
+            others are switched off.
 
     Example:
         >>> import trajviz
@@ -77,7 +86,8 @@ class RunFigure:
                  background: Grid | None = None, updates: bool = True, arrows: bool = False,
                  loss_panel: bool = True, view: str = "2d", theme: str = "light",
                  size: tuple[float, float] = (8, 6), dpi: int = 100,
-                 title: str | None = None, figure: Figure | None = None) -> None:
+                 title: str | None = None, figure: Figure | None = None,
+                 colors: Mapping[str, str | int] | None = None) -> None:
         if view not in VIEWS:
             raise UsageError(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
         if dpi <= 0 or min(size) <= 0:
@@ -88,6 +98,9 @@ class RunFigure:
         self.title = title if title is not None else display_name(self.surface)
         grid = background if background is not None else surface_grid(self.surface)
         self.step = 0
+        self.colors = dict(colors or {})
+        self._version = 0  # counts the runs set: what `redraw` must look at
+        self._repainter: Repainter | None = None
         with rc_context(self.theme):
             if figure is None:
                 self.fig = Figure(figsize=size, dpi=dpi, layout="constrained")
@@ -128,6 +141,7 @@ class RunFigure:
             self.loss = LossPanel(fig.add_subplot(gs[rows, 1:]), self.surface, th)
         self.title_text = fig.suptitle("", fontsize=12, fontweight="bold")
         self._legend = None
+        self._legend_handles: list[tuple] = []
 
     @property
     def panels(self) -> list:
@@ -139,11 +153,20 @@ class RunFigure:
         artists = [a for p in self.panels for a in p.dynamic] + [self.title_text]
         return sorted(artists, key=lambda a: a.get_zorder())
 
-    def set_run(self, run: Run) -> None:
-        """Swaps in new trajectories (any count) without redrawing the background contours."""
-        data = RunData.from_run(run, self.theme)
+    def set_run(self, run: Run, *, colors: Mapping[str, str | int] | None = None) -> None:
+        """Swaps in new trajectories (any count), restyling the same artists; the contours
+        are never touched.
+
+        Args:
+            run: the new trajectories.
+            colors: a new colour mapping (see the class); by default the current one.
+        """
+        if colors is not None:
+            self.colors = dict(colors)
+        data = RunData.from_run(run, self.theme, self.colors)
         self.data = data
         self.run = run
+        self._version += 1
         with rc_context(self.theme):
             for panel in self.panels:
                 panel.set_data(data)
@@ -154,27 +177,37 @@ class RunFigure:
         self.set_step(min(self.step, run.steps))
 
     def _set_legend(self, data: RunData) -> None:
-        if self._legend is not None:
-            self._legend.remove()
+        """One entry per optimizer (plus the minimum); a legend whose entries keep their
+        colours only has its texts changed."""
         th = self.theme
-        handles, labels = [], []
+        styles, labels = [], []
         for k, text in enumerate(data.legend):
             rows = slice(k * data.n_starts, (k + 1) * data.n_starts)
             gone = data.run.diverged_at[rows]
             if (gone >= 0).any():
                 text += (f"  (diverged at step {gone[gone >= 0].min()})" if data.n_starts == 1
                          else f"  ({(gone >= 0).sum()} of {data.n_starts} diverged)")
-            handles.append(Line2D([], [], color=data.colors[data.first[k]], linewidth=2.4,
-                                  marker="o", markersize=6, markeredgecolor=th.foreground))
+            styles.append(tuple(data.colors[data.first[k]]))
             labels.append(text)
         if self.surface.minima and self.view == "2d":
-            handles.append(Line2D([], [], linestyle="", marker="*", markersize=11,
-                                  color=th.foreground, markeredgecolor=th.background))
+            styles.append("minimum")
             labels.append("minimum")
+        if self._legend is not None and styles == self._legend_handles:
+            for entry, label in zip(self._legend.texts, labels, strict=True):
+                if entry.get_text() != label:
+                    entry.set_text(label)
+            return
+        if self._legend is not None:
+            self._legend.remove()
+        handles = [Line2D([], [], linestyle="", marker="*", markersize=11, color=th.foreground,
+                          markeredgecolor=th.background) if style == "minimum" else
+                   Line2D([], [], color=style, linewidth=2.4, marker="o", markersize=6,
+                          markeredgecolor=th.foreground) for style in styles]
         ncols = min(5, -(-len(handles) // 2)) if len(handles) > 3 else len(handles)
         self._legend = self.fig.legend(handles, labels, loc="outside lower center",
                                        ncols=max(ncols, 1), frameon=False, handlelength=1.6,
                                        columnspacing=1.4)
+        self._legend_handles = styles
 
     def set_step(self, t: int) -> list[Artist]:
         """Moves every path, head, bar and the title to step ``t``; returns the artists that
@@ -222,6 +255,42 @@ class RunFigure:
         """``(width, height)`` of a rendered frame in pixels."""
         w, h = self.fig.canvas.get_width_height(physical=True)
         return int(w), int(h)
+
+    def keys(self) -> dict[Artist, Hashable]:
+        """How the parts a new run may change look now (each panel's axes), for `redraw`."""
+        keys: dict[Artist, Hashable] = {}
+        for panel in self.panels:
+            keys.update(panel.keys())
+        return keys
+
+    def redraw(self, *, full: bool = False) -> np.ndarray:
+        """Brings the figure's pixels up to date with the least drawing, and returns them.
+
+        After `set_step` only the moving artists are drawn again, over the kept background;
+        after `set_run` also the parts whose look changed (a legend entry, an axis whose
+        limits moved), each repainted exactly as a full draw paints it. Pass ``full=True``
+        after changing the figure by other means (e.g. an axis label).
+
+        Returns:
+            An ``(H, W, 4)`` uint8 RGBA view of the canvas's buffer, valid until the next
+            draw (for ``ipympl``, ``fig.canvas.blit()`` sends it).
+        """
+        if self._repainter is None:
+            canvas = self.fig.canvas
+            if not isinstance(canvas, FigureCanvasAgg):  # paint on an Agg canvas of our own
+                own, canvas = canvas, FigureCanvasAgg(self.fig)
+                self.fig.set_canvas(own)
+            self._repainter = Repainter(self.fig, canvas, self.keys)
+            self._painted = -1
+        changed = self._painted != self._version
+        self._painted = self._version
+        return self._repainter.paint(self.dynamic, changed=changed, full=full)
+
+    @property
+    def repainted(self) -> list[Bbox]:
+        """The rectangles (pixels from the bottom left) the last `redraw` repainted: the
+        whole figure after a full draw, none after a step."""
+        return list(self._repainter.repainted) if self._repainter is not None else []
 
     def frames(self, steps: Sequence[int]) -> Iterator[np.ndarray]:
         """Renders ``steps`` by blitting; yields each frame as an ``(H, W, 3)`` uint8 view

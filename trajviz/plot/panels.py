@@ -1,13 +1,20 @@
 """The panels of a run figure: the surface with its paths, the update bars, the loss curves.
 
-Each panel draws its static parts once (`build`) and moves its dynamic artists to a step
-(`update`), returning them, so that a figure can be blitted: static parts drawn once,
+Each panel draws its static parts once (its constructor), points its artists at a run
+(`set_data`, in place: a new run restyles the same artists) and moves its dynamic artists to
+a step (`update`), returning them, so that a figure can be blitted: static parts drawn once,
 dynamic artists redrawn on a restored background. Static artists therefore always have a
 lower zorder than dynamic ones, so a full redraw and a blitted frame look the same.
+
+`keys` tells what a run changed in a panel's static look (an axis's limits, scale, tick
+labels): `RunFigure.redraw` repaints only the parts whose key changed. The scales are chosen
+from the data on a coarse grid of values (half decades for the update bars, decades for the
+loss), so that re-running one optimizer rarely moves an axis.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +23,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.colors import LogNorm, to_rgba
+from matplotlib.container import BarContainer
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from surfaces import Surface
@@ -26,7 +34,10 @@ from .theme import Theme
 
 Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-Z_STATIC, Z_MINIMA, Z_PATH, Z_TRAIL, Z_HEAD, Z_MARK, Z_ARROW = 1, 2.2, 3, 3.5, 4, 4.5, 5
+# Static artists stay below the axes' spines (2.5); the start markers move with the run, so
+# they sit above them, where a blitted frame draws them too.
+Z_STATIC, Z_MINIMA, Z_START, Z_PATH, Z_TRAIL, Z_HEAD, Z_MARK, Z_ARROW = (1, 2.2, 2.6, 3, 3.5, 4,
+                                                                          4.5, 5)
 
 
 def surface_grid(surface: Surface, *, n: int = 240, device: str = "auto") -> Grid:
@@ -62,7 +73,17 @@ class RunData:
     first: np.ndarray  # (n_opt,) trajectory index of each optimizer's first start
 
     @classmethod
-    def from_run(cls, run: Run, theme: Theme) -> RunData:
+    def from_run(cls, run: Run, theme: Theme,
+                 colors: Mapping[str, str | int] | None = None) -> RunData:
+        """The panels' view of ``run``.
+
+        Args:
+            run: the trajectories.
+            theme: its palette colours the ``k``-th optimizer of the run with entry ``k``...
+            colors: ... unless this maps the optimizer's label (``adam(lr=0.1)``) or name
+                (``adam``) to a colour, or to another palette entry (an ``int``), so that a
+                colour can stay with its optimizer while others come and go.
+        """
         n_starts = int(run.meta.get("n_starts", 1)) or 1
         if run.n_traj % n_starts:
             n_starts = 1
@@ -75,8 +96,14 @@ class RunData:
                                                                     strict=True)]
         names = [lab.split("(", 1)[0] for lab in opt_labels]
         legend = [_pretty_label(lab) for lab in opt_labels]
-        colors = np.array([to_rgba(theme.color(i // n_starts)) for i in range(run.n_traj)])
-        return cls(run, n_opt, n_starts, names, legend, colors, run.last_valid,
+        chosen = colors or {}
+        per_opt = []
+        for k in range(n_opt):
+            keys = (labels[k * n_starts], opt_labels[k], names[k])
+            pick = next((chosen[key] for key in keys if key in chosen), k)
+            per_opt.append(to_rgba(theme.color(pick) if isinstance(pick, int) else pick))
+        rgba = np.repeat(np.array(per_opt, dtype=float).reshape(n_opt, 4), n_starts, axis=0)
+        return cls(run, n_opt, n_starts, names, legend, rgba, run.last_valid,
                    np.arange(n_opt) * n_starts)
 
     def head(self, t: int) -> np.ndarray:
@@ -92,6 +119,13 @@ def _pretty_label(label: str) -> str:
 
 def _finite(a: np.ndarray) -> np.ndarray:
     return a[np.isfinite(a)]
+
+
+def _half_decade(value: float, *, up: bool) -> float:
+    """``value`` rounded up (or down) to the grid 1, 10^0.5, 10, ...: limits that stay put
+    while the data moves a little."""
+    k = 2 * np.log10(value)
+    return float(10.0 ** ((np.ceil(k - 1e-9) if up else np.floor(k + 1e-9)) / 2))
 
 
 class SurfacePanel:
@@ -149,34 +183,43 @@ class SurfacePanel:
                             linewidths=0.4, alpha=0.55, zorder=Z_STATIC)
 
     def set_data(self, data: RunData) -> None:
-        """Replaces the trajectories' artists (any count) without touching the contours."""
-        for a in self._artists:
-            a.remove()
+        """Points the trajectories' artists at ``data`` (any count), restyled in place; the
+        contours are never touched."""
         self.data = data
         run, ax, th = data.run, self.ax, self.theme
         self.pos = run.positions.astype(float)
         starts = self.pos[:, 0]
-        self.starts = ax.scatter(starts[:, 0], starts[:, 1], s=28, facecolor=th.background,
-                                 edgecolor=th.foreground, linewidths=1.0, zorder=Z_MINIMA + 0.1)
-        width = 1.1 if run.n_traj <= 16 else 0.6
+        few = run.n_traj <= 16
+        if not self._artists:
+            self.starts = ax.scatter(starts[:, 0], starts[:, 1], s=28, facecolor=th.background,
+                                     edgecolor=th.foreground, linewidths=1.0, zorder=Z_START)
+            self.paths = LineCollection([], zorder=Z_PATH, capstyle="round",
+                                        joinstyle="round")
+            self.trails = LineCollection([], zorder=Z_TRAIL, capstyle="butt")
+            ax.add_collection(self.paths)
+            ax.add_collection(self.trails)
+            self.heads = ax.scatter(starts[:, 0], starts[:, 1], c=data.colors,
+                                    edgecolors=th.foreground, linewidths=0.8, zorder=Z_HEAD)
+            self.diverged = ax.scatter(starts[:, 0], starts[:, 1], s=90, marker="X",
+                                       c=data.colors, edgecolors=th.foreground, linewidths=0.8,
+                                       zorder=Z_MARK)
+        self.starts.set_offsets(starts)
+        width = 1.1 if few else 0.6
         path_colors = data.colors.copy()
-        path_colors[:, 3] = 0.55 if run.n_traj <= 16 else 0.3
-        self.paths = LineCollection([], colors=path_colors, linewidths=width, zorder=Z_PATH,
-                                    capstyle="round", joinstyle="round")
-        ax.add_collection(self.paths)
+        path_colors[:, 3] = 0.55 if few else 0.3
+        self.paths.set_color(path_colors)
+        self.paths.set_linewidth(width)
         k = self.trail
         ramp = np.linspace(0.15, 1.0, k) ** 1.5
         trail_colors = np.repeat(data.colors, k, axis=0)
         trail_colors[:, 3] = np.tile(ramp, run.n_traj)
-        self.trails = LineCollection([], colors=trail_colors, linewidths=2.6 * width / 1.1,
-                                     zorder=Z_TRAIL, capstyle="butt")
-        ax.add_collection(self.trails)
-        size = 46 if run.n_traj <= 16 else 12
-        self.heads = ax.scatter(starts[:, 0], starts[:, 1], s=size, c=data.colors,
-                                edgecolors=th.foreground, linewidths=0.8, zorder=Z_HEAD)
-        self.diverged = ax.scatter(np.full(run.n_traj, np.nan), np.full(run.n_traj, np.nan),
-                                   s=90, marker="X", c=data.colors, edgecolors=th.foreground,
-                                   linewidths=0.8, zorder=Z_MARK)
+        self.trails.set_color(trail_colors)
+        self.trails.set_linewidth(2.6 * width / 1.1)
+        self.heads.set_sizes([46 if few else 12])
+        self.heads.set_facecolor(data.colors)
+        self.diverged.set_facecolor(data.colors)
+        for a in self._artists[5:]:  # the arrows: made for a fixed count, so made anew
+            a.remove()
         self._artists = [self.starts, self.paths, self.trails, self.heads, self.diverged]
         if self.arrows:
             zeros = np.zeros(run.n_traj)
@@ -220,9 +263,12 @@ class SurfacePanel:
                 changed.append(arrow)
         return changed
 
+    def keys(self) -> dict[Artist, Hashable]:
+        return {}  # a run changes only the dynamic artists (the starts included)
+
     @property
     def dynamic(self) -> list[Artist]:
-        return [a for a in self._artists if a is not self.starts]
+        return list(self._artists)
 
 
 class Surface3DPanel:
@@ -291,6 +337,9 @@ class Surface3DPanel:
                             self.z[i, e - 1:e])
         return list(self._artists)
 
+    def keys(self) -> dict[Artist, Hashable]:
+        return {}
+
     @property
     def dynamic(self) -> list[Artist]:
         return list(self._artists)
@@ -299,7 +348,11 @@ class Surface3DPanel:
 class UpdatePanel:
     """This step's update of each optimizer along one axis, as a signed bar on a symmetric
     log scale (colour = sign), with a triangle at zero pointing along the negative
-    gradient: the gradient's sign sets the direction, each optimizer picks the size."""
+    gradient: the gradient's sign sets the direction, each optimizer picks the size.
+
+    The scale reaches past the largest update by a factor of 1.6 to 5, rounded up to a half
+    decade, and is linear below the 2nd percentile of the nonzero updates, rounded down to a
+    half decade."""
 
     def __init__(self, ax: Axes, axis: int, theme: Theme, *, show_names: bool) -> None:
         self.ax, self.axis, self.theme, self.show_names = ax, axis, theme, show_names
@@ -309,43 +362,65 @@ class UpdatePanel:
         ax.axvline(0, color=theme.muted, linewidth=0.8, zorder=Z_STATIC)
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
+        self.bars: list[Artist] = []
+        self._container: BarContainer | None = None
         self._artists: list[Artist] = []
+        self._keys: dict[Artist, Hashable] = {}
 
     def set_data(self, data: RunData) -> None:
-        for a in self._artists:
-            a.remove()
+        """Points the bars at ``data``; rows, names and scale change only where they must."""
         self.data = data
         ax, th = self.ax, self.theme
         rows = np.arange(data.n_opt)
-        self.bars = list(ax.barh(rows, np.zeros(data.n_opt), height=0.62, color=th.positive,
-                                 zorder=Z_TRAIL))
-        kw = dict(s=34, color=th.foreground, edgecolors=th.background, linewidths=0.6,
-                  zorder=Z_HEAD)
-        nan = np.full(data.n_opt, np.nan)
-        self.plus = ax.scatter(nan, nan, marker=">", **kw)
-        self.minus = ax.scatter(nan, nan, marker="<", **kw)
+        if len(self.bars) != data.n_opt:
+            for bar in self.bars:
+                bar.remove()
+            if self._container in ax.containers:
+                ax.containers.remove(self._container)
+            self._container = ax.barh(rows, np.zeros(data.n_opt), height=0.62,
+                                      color=th.positive, zorder=Z_TRAIL)
+            self.bars = list(self._container)
+        if not self._artists:
+            kw = dict(s=34, color=th.foreground, edgecolors=th.background, linewidths=0.6,
+                      zorder=Z_HEAD)
+            nan = np.full(data.n_opt, np.nan)
+            self.plus = ax.scatter(nan, nan, marker=">", **kw)
+            self.minus = ax.scatter(nan, nan, marker="<", **kw)
         self._artists = [*self.bars, self.plus, self.minus]
-        ax.set_ylim(data.n_opt - 0.5, -0.5)
-        ax.set_yticks(rows)
-        if self.show_names:
-            ax.set_yticklabels(data.names)
-            for label, k in zip(ax.get_yticklabels(), data.first, strict=True):
-                color = data.colors[k]
-                light = float(np.dot(color[:3], (0.299, 0.587, 0.114))) > 0.55
-                label.set_color("#111111" if light else "#FFFFFF")
-                label.set_bbox(dict(facecolor=color, edgecolor="none",
-                                    boxstyle="round,pad=0.25"))
-        else:
-            ax.tick_params(axis="y", labelleft=False)
+        names = (tuple(data.names), tuple(map(tuple, data.colors[data.first])))
+        if self._keys.get(ax.yaxis) != names:
+            ax.set_ylim(data.n_opt - 0.5, -0.5)
+            ax.set_yticks(rows)
+            if self.show_names:
+                ax.set_yticklabels(data.names)
+                for label, k in zip(ax.get_yticklabels(), data.first, strict=True):
+                    color = data.colors[k]
+                    light = float(np.dot(color[:3], (0.299, 0.587, 0.114))) > 0.55
+                    label.set_color("#111111" if light else "#FFFFFF")
+                    label.set_bbox(dict(facecolor=color, edgecolor="none",
+                                        boxstyle="round,pad=0.25"))
+            else:
+                ax.tick_params(axis="y", labelleft=False)
+        scale = self._scale(data)
+        if self._keys.get(ax.xaxis) != scale:
+            lim, thresh, decade_hi = scale
+            ax.set_xscale("symlog", linthresh=thresh, linscale=0.6)
+            ax.set_xlim(-lim, lim)
+            ax.xaxis.set_major_locator(FixedLocator([-decade_hi, 0.0, decade_hi]))
+            ax.xaxis.set_minor_locator(NullLocator())
+        self._keys = {ax.xaxis: scale, ax.yaxis: names}
+
+    def _scale(self, data: RunData) -> tuple[float, float, float]:
+        """``(limit, linear threshold, tick)`` of the symmetric log scale."""
         moves = np.abs(_finite(data.run.updates[..., self.axis].astype(float)))
         moves = moves[moves > 0]
-        top = moves.max() if moves.size else 1.0
+        top = float(moves.max()) if moves.size else 1.0
         thresh = max(np.percentile(moves, 2), top * 1e-5) if moves.size else 0.1
-        decade_hi = 10.0 ** np.floor(np.log10(top))
-        ax.set_xscale("symlog", linthresh=thresh, linscale=0.6)
-        ax.set_xlim(-top * 1.6, top * 1.6)
-        ax.xaxis.set_major_locator(FixedLocator([-decade_hi, 0.0, decade_hi]))
-        ax.xaxis.set_minor_locator(NullLocator())
+        return (_half_decade(1.6 * top, up=True), _half_decade(thresh, up=False),
+                float(10.0 ** np.floor(np.log10(top))))
+
+    def keys(self) -> dict[Artist, Hashable]:
+        return dict(self._keys)
 
     def update(self, t: int) -> list[Artist]:
         data = self.data
@@ -375,18 +450,21 @@ class UpdatePanel:
 
 
 class LossPanel:
-    """Loss (minus the known minimum where there is one) against step, log scale, drawn up
-    to the current step."""
+    """Loss (minus the known minimum where there is one) against step, log scale (limits
+    rounded out to whole decades), drawn up to the current step."""
 
     def __init__(self, ax: Axes, surface: Surface, theme: Theme) -> None:
         self.ax, self.surface, self.theme = ax, surface, theme
         ax.set_xlabel("step")
         ax.grid(True, color=theme.muted, linewidth=0.4, alpha=0.5)
-        self._artists: list[Artist] = []
+        self.lines = LineCollection([], zorder=Z_PATH)
+        ax.add_collection(self.lines)
+        self._artists: list[Artist] = [self.lines]
+        self._keys: dict[Artist, Hashable] = {}
 
     def set_data(self, data: RunData) -> None:
-        for a in self._artists:
-            a.remove()
+        """Points the curves at ``data``; the axes' scale and limits change only where the
+        new values need it."""
         self.data = data
         run, ax = data.run, self.ax
         loss = run.loss.astype(float)
@@ -403,32 +481,43 @@ class LossPanel:
             floor = max(positive.min() if positive.size else 1e-12,
                         (positive.max() if positive.size else 1.0) * 1e-14)
             y = np.where(np.isfinite(y), np.maximum(y, floor), np.nan)
-            ax.set_yscale("log")
         self.y = y
         self.steps = np.arange(run.steps + 1, dtype=float)
-        ax.set_ylabel(label)
         values = _finite(y)
+        ylim = None
         if values.size:
-            lo, hi = values.min(), values.max()
+            lo, hi = float(values.min()), float(values.max())
             if log:
-                ax.set_ylim(lo / 2, hi * 2)
+                ylim = (float(10.0 ** np.floor(np.log10(lo / 2))),
+                        float(10.0 ** np.ceil(np.log10(hi * 2))))
             else:
                 pad = 0.05 * (hi - lo or 1.0)
-                ax.set_ylim(lo - pad, hi + pad)
-        ax.set_xlim(0, max(run.steps, 1))
-        width = 1.4 if run.n_traj <= 16 else 0.6
-        alpha = 0.95 if run.n_traj <= 16 else 0.35
+                ylim = (lo - pad, hi + pad)
+        yaxis = (label, log, ylim)
+        if self._keys.get(ax.yaxis) != yaxis:
+            if ax.get_yscale() != ("log" if log else "linear"):
+                ax.set_yscale("log" if log else "linear")
+            ax.set_ylabel(label)
+            if ylim is not None:
+                ax.set_ylim(*ylim)
+        xlim = (0, max(run.steps, 1))
+        if self._keys.get(ax.xaxis) != xlim:
+            ax.set_xlim(*xlim)
+        self._keys = {ax.xaxis: xlim, ax.yaxis: yaxis}
+        few = run.n_traj <= 16
         colors = data.colors.copy()
-        colors[:, 3] = alpha
-        self.lines = LineCollection([], colors=colors, linewidths=width, zorder=Z_PATH)
-        ax.add_collection(self.lines)
-        self._artists = [self.lines]
+        colors[:, 3] = 0.95 if few else 0.35
+        self.lines.set_color(colors)
+        self.lines.set_linewidth(1.4 if few else 0.6)
 
     def update(self, t: int) -> list[Artist]:
         e = self.data.head(t) + 1
         self.lines.set_segments([np.column_stack([self.steps[:k], row[:k]])
                                  for row, k in zip(self.y, e, strict=True)])
         return [self.lines]
+
+    def keys(self) -> dict[Artist, Hashable]:
+        return dict(self._keys)
 
     @property
     def dynamic(self) -> list[Artist]:

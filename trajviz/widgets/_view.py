@@ -11,19 +11,16 @@ import io
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import ipywidgets as widgets
 import matplotlib as mpl
-import numpy as np
-from matplotlib.artist import Artist
 from matplotlib.backend_bases import MouseEvent
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
 from ..errors import UsageError
-from ..plot import Theme, get_theme
+from ..plot import RunFigure
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "ipympl", "image")
@@ -44,15 +41,11 @@ def resolve_backend(name: str) -> str:
 
 
 class ColorSlots:
-    """A fixed colour per optimizer while others are switched on and off.
+    """A fixed colour per optimizer while others are switched on and off: each name keeps
+    the palette entry it got first (the lowest free one); `mapping` is what
+    ``RunFigure(colors=...)`` takes."""
 
-    `RunFigure` colours optimizer ``k`` of a run with palette entry ``k``; `theme` returns
-    the base theme with its palette reordered so that each name keeps the entry it got
-    first (the lowest free one).
-    """
-
-    def __init__(self, theme: str | Theme, names: Sequence[str] = ()) -> None:
-        self.base = get_theme(theme)
+    def __init__(self, names: Sequence[str] = ()) -> None:
         self.slots: dict[str, int] = {}
         for name in names:
             self.slot(name)
@@ -63,8 +56,9 @@ class ColorSlots:
             self.slots[name] = next(i for i in range(len(self.slots) + 1) if i not in used)
         return self.slots[name]
 
-    def theme(self, names: Sequence[str]) -> Theme:
-        return replace(self.base, palette=tuple(self.base.color(self.slot(n)) for n in names))
+    def mapping(self, names: Sequence[str]) -> dict[str, int]:
+        """Palette entry by name for ``names`` (new names get the lowest free entries)."""
+        return {name: self.slot(name) for name in names}
 
 
 class FigureView:
@@ -75,13 +69,15 @@ class FigureView:
         widget: what to put in the UI.
         backend: ``ipympl`` or ``image``.
         draw_s: seconds the last `redraw` took (rendering and encoding the image).
+        repainted: the rectangles of the figure the last `redraw` repainted (see
+            `RunFigure.redraw`): all of it after a full draw, none after a step.
     """
 
     def __init__(self, *, size: tuple[float, float], dpi: int, backend: str = "auto") -> None:
         self.backend = resolve_backend(backend)
         self.draw_s = 0.0
         self.figure = Figure(figsize=size, dpi=dpi)
-        self._background = None
+        self.repainted: list = []
         if self.backend == "ipympl":
             from ipympl.backend_nbagg import Canvas, FigureManager
 
@@ -101,29 +97,14 @@ class FigureView:
                 width=f"{w}px", height=f"{h}px", object_fit="contain"))
         self.widget.add_class("tv-plot")
 
-    def redraw(self, dynamic: Sequence[Artist] = (), *, full: bool = True) -> None:
-        """Renders the figure and pushes it to the front end.
-
-        A full redraw leaves the ``dynamic`` artists (those a step moves) out of the
-        rendered background, keeps it, and then draws them on top; ``full=False`` restores
-        that background and draws only ``dynamic`` (blitting). The artists are left
-        non-animated, so a full redraw the front end asks ``ipympl`` for shows them too.
-        """
+    def redraw(self, run_figure: RunFigure, *, full: bool = False) -> None:
+        """Brings ``run_figure`` (drawn into `figure`) up to date with the least drawing
+        (`RunFigure.redraw`) and pushes it to the front end: ``ipympl`` sends the changed
+        pixels, the image view a new JPEG."""
         t0 = time.perf_counter()
+        rgba = run_figure.redraw(full=full)
+        self.repainted = run_figure.repainted
         canvas = self.figure.canvas
-        if full or self._background is None:
-            for a in dynamic:
-                a.set_animated(True)
-            try:
-                FigureCanvasAgg.draw(canvas)  # Agg only: ipympl would push this frame
-            finally:
-                for a in dynamic:
-                    a.set_animated(False)
-            self._background = canvas.copy_from_bbox(self.figure.bbox)
-        else:
-            canvas.restore_region(self._background)
-        for a in dynamic:
-            self.figure.draw_artist(a)
         if self.backend == "ipympl":
             if not canvas._size[0]:
                 # As a child widget the canvas is never displayed on its own, and only that
@@ -131,9 +112,8 @@ class FigureView:
                 canvas._repr_mimebundle_()
             canvas.blit()  # ipympl sends the changed pixels
         else:
-            rgb = np.asarray(canvas.buffer_rgba())[..., :3]
             buf = io.BytesIO()
-            Image.fromarray(rgb).save(buf, format="jpeg", quality=92, subsampling=0)
+            Image.fromarray(rgba[..., :3]).save(buf, format="jpeg", quality=92, subsampling=0)
             self.widget.value = buf.getvalue()
         self.draw_s = time.perf_counter() - t0
 

@@ -36,7 +36,7 @@ from ..optimizers import (
     parse_optimizer,
     parse_scheduler,
 )
-from ..plot import RunFigure, save
+from ..plot import RunFigure, get_theme, save
 from ..resolve import resolve_surface
 from ..run import Run
 from ..specs import split_specs
@@ -128,7 +128,8 @@ class Explorer(widgets.VBox):
         # a surface of the user's own (not in the registry) is offered by its name
         self._own = {} if self._surface.name in surfaces.names() else {
             self._surface.name: self._surface}
-        self._colors = ColorSlots(theme, list(self._kwargs))
+        self._colors = ColorSlots(list(self._kwargs))
+        self._theme = get_theme(theme)  # a bad name fails here, not in the first refresh
         self._loading = False
         self.run: Run | None = None
         self.figure: RunFigure | None = None
@@ -342,7 +343,7 @@ class Explorer(widgets.VBox):
             return
         t0 = time.perf_counter()
         self.figure.set_step(change["new"])
-        self.view.redraw(self.figure.dynamic, full=False)
+        self.view.redraw(self.figure)
         self._time("step", 0, 0.0, time.perf_counter() - t0)
 
     def _clicked(self, event: MouseEvent) -> None:
@@ -392,19 +393,19 @@ class Explorer(widgets.VBox):
         self.run = fetch.run
         step = self.controls["step"]
         at_end = self.figure is None or step.value >= step.max
-        theme = self._colors.theme([o["name"] for o in fetch.run.meta["optimizers"]])
+        # each optimizer keeps its colour while others are switched on and off
+        colors = self._colors.mapping([o["name"] for o in fetch.run.meta["optimizers"]])
         try:
             if self.figure is None or new_surface:
                 self.figure = RunFigure(fetch.run, self._surface, figure=self.view.figure,
-                                        theme=theme)
+                                        theme=self._theme, colors=colors)
             else:
-                self.figure.theme = theme  # colours follow the optimizers, not their order
-                self.figure.set_run(fetch.run)
+                self.figure.set_run(fetch.run, colors=colors)
             with self._quiet():
                 step.max = fetch.run.steps
                 step.value = fetch.run.steps if at_end else min(step.value, fetch.run.steps)
             self.figure.set_step(step.value)
-            self.view.redraw(self.figure.dynamic)
+            self.view.redraw(self.figure)
         except UsageError as e:
             self._error(str(e))
             return
@@ -455,7 +456,7 @@ class Explorer(widgets.VBox):
             return None
         finally:
             self.figure.set_step(step)
-            self.view.redraw(self.figure.dynamic)
+            self.view.redraw(self.figure)
         self.controls["status"].value = f"wrote <code>{html.escape(str(written))}</code>"
         return written
 

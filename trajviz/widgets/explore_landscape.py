@@ -13,7 +13,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as widgets
@@ -88,23 +87,23 @@ class LandscapeExplorer(widgets.VBox):
         self.grid = g = _load(source)
         self.run = grid_run(g)
         self.labels = list(g.labels)
-        self._colors = ColorSlots(theme, self.labels)
+        self._colors = ColorSlots(self.labels)
         self._record_steps = np.asarray(g.path_steps).max(axis=0)
         self.view = FigureView(size=size, dpi=dpi, backend=backend)
         model = g.meta.get("model", "model")
         data = g.meta.get("data", {}).get("dataset", "data")
         self.figure = RunFigure(self.run, grid_surface(g), background=(
             *np.meshgrid(g.alpha, g.beta), g.loss), figure=self.view.figure,
-            theme=self._colors.theme(self.labels),
+            theme=theme, colors=self._colors.mapping(self.labels),
             title=f"{model} on {data}: {g.meta.get('directions', '')} plane")
-        xl, yl = axis_labels(SimpleNamespace(grid=g))  # it reads only `.grid`
+        xl, yl = axis_labels(g)
         self.figure.main.ax.set_xlabel(xl)
         self.figure.main.ax.set_ylabel(yl, rotation=90, labelpad=4)
         self.controls = self._build_controls()
         super().__init__(self._layout())
         self.add_class("tv-landscape")
         self.figure.set_step(self.run.steps)
-        self.view.redraw(self.figure.dynamic)
+        self.view.redraw(self.figure, full=True)  # the axis labels changed
         self._show_step()
 
     def _build_controls(self) -> dict[str, Any]:
@@ -158,16 +157,15 @@ class LandscapeExplorer(widgets.VBox):
             self.controls["status"].value = ("<span class='tv-error' style='color:#b00020'>"
                                              "no optimizer selected: pick one or more</span>")
             return
-        self.figure.theme = self._colors.theme([self.labels[i] for i in rows])
         self.figure.set_run(self._subset(rows))
         self.figure.set_step(self.controls["step"].value)
-        self.view.redraw(self.figure.dynamic)
+        self.view.redraw(self.figure)
         self._show_step()
 
     def _on_step(self, change: Any) -> None:
         t0 = time.perf_counter()
         self.figure.set_step(change["new"])
-        self.view.redraw(self.figure.dynamic, full=False)
+        self.view.redraw(self.figure)
         self._show_step()
         log.debug("landscape step %d drawn in %.3f s", change["new"], time.perf_counter() - t0)
 
@@ -214,7 +212,7 @@ class LandscapeExplorer(widgets.VBox):
             return None
         finally:
             self.figure.set_step(step)
-            self.view.redraw(self.figure.dynamic)
+            self.view.redraw(self.figure)
         self.controls["status"].value = f"wrote <code>{html.escape(str(written))}</code>"
         return written
 
