@@ -11,6 +11,8 @@ import io
 import logging
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import ipywidgets as widgets
 import matplotlib as mpl
@@ -20,7 +22,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..errors import UsageError
-from ..plot import RunFigure
+from ..plot import RunFigure, save
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "ipympl", "image")
@@ -96,6 +98,16 @@ class FigureView:
             self.widget = widgets.Image(format="jpeg", layout=widgets.Layout(
                 width=f"{w}px", height=f"{h}px", object_fit="contain"))
         self.widget.add_class("tv-plot")
+
+    def export(self, run_figure: RunFigure, target: Path, **save_options: Any) -> Path:
+        """Writes ``run_figure``'s animation with `trajviz.plot.save` (the CLI's writer),
+        then shows the step that was on screen again."""
+        step = run_figure.step
+        try:
+            return save(run_figure, target, progress=False, **save_options)
+        finally:
+            run_figure.set_step(step)
+            self.redraw(run_figure)
 
     def redraw(self, run_figure: RunFigure, *, full: bool = False) -> None:
         """Brings ``run_figure`` (drawn into `figure`) up to date with the least drawing

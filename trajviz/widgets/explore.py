@@ -36,7 +36,7 @@ from ..optimizers import (
     parse_optimizer,
     parse_scheduler,
 )
-from ..plot import RunFigure, get_theme, save
+from ..plot import RunFigure, get_theme
 from ..resolve import resolve_surface
 from ..run import Run
 from ..specs import split_specs
@@ -447,16 +447,12 @@ class Explorer(widgets.VBox):
             self._error("nothing to export: no valid run yet")
             return None
         target = Path(path if path is not None else self.controls["gif_path"].value).resolve()
-        step = self.figure.step
         try:
-            written = save(self.figure, target, frames=min(frames, self.figure.run.steps + 1),
-                           fps=fps, progress=False)
+            written = self.view.export(self.figure, target, fps=fps,
+                                       frames=min(frames, self.figure.run.steps + 1))
         except UsageError as e:
             self._error(str(e))
             return None
-        finally:
-            self.figure.set_step(step)
-            self.view.redraw(self.figure)
         self.controls["status"].value = f"wrote <code>{html.escape(str(written))}</code>"
         return written
 

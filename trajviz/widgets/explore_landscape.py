@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..optimizers import parse_optimizer
-from ..plot import RunFigure, save
+from ..plot import RunFigure
 from ..run import Run
 from ._view import ColorSlots, FigureView
 
@@ -203,16 +203,12 @@ class LandscapeExplorer(widgets.VBox):
                    ) -> Path | None:
         """Writes the shown paths as a GIF through `trajviz.plot.save` and shows its path."""
         target = Path(path if path is not None else self.controls["gif_path"].value).resolve()
-        step = self.figure.step
         try:
-            written = save(self.figure, target, fps=fps, progress=False)
+            written = self.view.export(self.figure, target, fps=fps)
         except UsageError as e:
             self.controls["status"].value = (f"<span class='tv-error' style='color:#b00020'>"
                                              f"{html.escape(str(e))}</span>")
             return None
-        finally:
-            self.figure.set_step(step)
-            self.view.redraw(self.figure)
         self.controls["status"].value = f"wrote <code>{html.escape(str(written))}</code>"
         return written
 
