@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import trajviz
@@ -66,4 +67,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except trajviz.UsageError as e:  # missing data, bad option: a message, not a traceback
+        sys.exit(f"{Path(__file__).name}: error: {e}")
