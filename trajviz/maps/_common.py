@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,8 @@ from surfaces import Surface
 
 from .. import _io
 from ..errors import UsageError
+from ..resolve import resolve_device, resolve_dtype
+from ..stepper import default_bound
 
 # Bytes of tensors per run in a chunk of the shared (one-tensor) layout, per element of the
 # dtype: positions, gradients, optimizer state, the surface's temporaries and the tracker's
@@ -46,6 +49,28 @@ def default_tol(surface: Surface) -> float:
     """A thousandth of the domain's diagonal: tight enough to tell minima apart."""
     (x0, x1), (y0, y1) = surface.domain
     return 1e-3 * float(np.hypot(x1 - x0, y1 - y0))
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """The checked settings a map runs with."""
+
+    device: torch.device
+    dtype: torch.dtype
+    tol: float
+    bound: float
+
+
+def map_settings(surface: Surface, *, steps: int, tol: float | None, bound: float | None,
+                 device: str | torch.device, dtype: str | torch.dtype) -> MapSettings:
+    """Checks a map's common arguments and fills in the surface's defaults."""
+    if steps < 1:
+        raise UsageError(f"steps must be at least 1, got {steps}")
+    tol = default_tol(surface) if tol is None else tol
+    if not tol > 0:
+        raise UsageError(f"tol must be positive, got {tol}")
+    return MapSettings(resolve_device(device), resolve_dtype(dtype), tol,
+                       default_bound(surface) if bound is None else bound)
 
 
 def minima_tensor(surface: Surface, device: torch.device, dtype: torch.dtype

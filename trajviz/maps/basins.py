@@ -16,12 +16,11 @@ from surfaces import Surface
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
 from ..provenance import provenance
-from ..resolve import resolve_device, resolve_dtype, resolve_surface
-from ..stepper import default_bound
+from ..resolve import resolve_surface
 from ._common import (
     chunk_rows,
-    default_tol,
     load_npz,
+    map_settings,
     minima_tensor,
     progress_bar,
     save_npz,
@@ -146,17 +145,12 @@ def basins(
     specs = parse_optimizers(optimizers)
     sched = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
     check_scheduler(sched)
-    if steps < 1:
-        raise UsageError(f"steps must be at least 1, got {steps}")
+    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype)
+    dev, dt, tol, bound = cfg.device, cfg.dtype, cfg.tol, cfg.bound
     nx, ny = (grid, grid) if isinstance(grid, int) else grid
     if nx < 1 or ny < 1:
         raise UsageError(f"grid must have at least 1 cell per side, got {nx} x {ny}")
     dom = _domain(domain if domain is not None else surf.domain)
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
-    tol = default_tol(surf) if tol is None else tol
-    if not tol > 0:
-        raise UsageError(f"tol must be positive, got {tol}")
-    bound = default_bound(surf) if bound is None else bound
     if not surf.minima:
         log.info("%s lists no known minima: runs are told apart by where they end", surf.name)
 

@@ -25,12 +25,11 @@ from surfaces import Surface
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
 from ..provenance import provenance
-from ..resolve import resolve_device, resolve_dtype, resolve_surface
-from ..stepper import default_bound
+from ..resolve import resolve_surface
 from ._common import (
     chunk_rows,
-    default_tol,
     load_npz,
+    map_settings,
     minima_tensor,
     progress_bar,
     save_npz,
@@ -159,13 +158,8 @@ def sweep(
     combos = swept_kwargs(spec, axes)
     sched = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
     check_scheduler(sched)
-    if steps < 1:
-        raise UsageError(f"steps must be at least 1, got {steps}")
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
-    tol = default_tol(surf) if tol is None else tol
-    if not tol > 0:
-        raise UsageError(f"tol must be positive, got {tol}")
-    bound = default_bound(surf) if bound is None else bound
+    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype)
+    dev, dt, tol, bound = cfg.device, cfg.dtype, cfg.tol, cfg.bound
     x0 = tuple(float(v) for v in (surf.start if start is None else start))
     if len(x0) != 2 or not np.all(np.isfinite(x0)):
         raise UsageError(f"start must be a finite point (x, y), got {start!r}")
