@@ -28,10 +28,10 @@ def test_every_torch_optimizer_is_covered():
     assert set(SETTINGS) | set(UNSUITABLE) == set(OPTIMIZERS) | set(PRESETS)
 
 
-def plain_loop(surface, spec_text, start, steps, dtype, scheduler=None):
+def plain_loop(surface, spec_text, start, steps, dtype, scheduler=None, device="cpu"):
     """One trajectory, the way every tutorial writes it: zero_grad, loss, backward, step."""
     spec = parse_optimizer(spec_text)
-    p = torch.tensor(start, dtype=dtype, requires_grad=True)
+    p = torch.tensor(start, dtype=dtype, device=device, requires_grad=True)
     opt = spec.cls([p], **spec.all_kwargs)
     sched = torch.optim.lr_scheduler.StepLR(opt, **scheduler) if scheduler else None
     positions = [p.detach().clone()]
@@ -51,7 +51,7 @@ def plain_loop(surface, spec_text, start, steps, dtype, scheduler=None):
         if sched:
             sched.step()
         positions.append(p.detach().clone())
-    return torch.stack(positions).numpy()
+    return torch.stack(positions).cpu().numpy()
 
 
 def assert_matches(batched, reference, dtype):
@@ -62,47 +62,49 @@ def assert_matches(batched, reference, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("name", sorted(SETTINGS))
-def test_batched_equals_plain_loop(name, dtype):
+def test_batched_equals_plain_loop(name, dtype, device):
     surface = surfaces.get("himmelblau")
     steps = 25
     run = trajviz.run(surface, [SETTINGS[name]], steps=steps, starts=STARTS, dtype=dtype,
-                      device="cpu")
+                      device=device)
     assert run.positions.shape == (len(STARTS), steps + 1, 2)
+    assert run.meta["device"] == str(device)
     for i, start in enumerate(STARTS):
-        reference = plain_loop(surface, SETTINGS[name], start, steps, dtype)
+        reference = plain_loop(surface, SETTINGS[name], start, steps, dtype, device=device)
         assert_matches(run.positions[i], reference, dtype)
         np.testing.assert_array_equal(run.updates[i], np.diff(run.positions[i], axis=0))
 
 
-def test_mixed_optimizers_and_param_groups_stay_independent():
+def test_mixed_optimizers_and_param_groups_stay_independent(device):
     """Two Adam variants share one optimizer as param groups, with SGD between them."""
     surface = surfaces.get("himmelblau")
     specs = ["adam:lr=0.05,weight_decay=0.5", "sgd:lr=1e-3", "adam:lr=0.01,betas=(0.5,0.9)",
              "lbfgs:lr=0.1", "momentum"]
-    run = trajviz.run(surface, specs, steps=20, starts=STARTS, dtype=torch.float64)
+    run = trajviz.run(surface, specs, steps=20, starts=STARTS, dtype=torch.float64,
+                      device=device)
     for k, spec in enumerate(specs):
         for i, start in enumerate(STARTS):
-            reference = plain_loop(surface, spec, start, 20, torch.float64)
+            reference = plain_loop(surface, spec, start, 20, torch.float64, device=device)
             assert_matches(run.positions[k * len(STARTS) + i], reference, torch.float64)
     assert run.labels[0] == "adam(lr=0.05,weight_decay=0.5)"
     assert run.labels[2 * len(STARTS)] == "adam(lr=0.01,betas=(0.5, 0.9))"
 
 
-def test_scheduler_matches_plain_loop_and_records_lr():
+def test_scheduler_matches_plain_loop_and_records_lr(device):
     surface = surfaces.get("booth")
     run = trajviz.run(surface, ["sgd:lr=0.01", "adam:lr=0.5"], steps=30, dtype=torch.float64,
-                      scheduler="steplr:step_size=10,gamma=0.5")
+                      scheduler="steplr:step_size=10,gamma=0.5", device=device)
     np.testing.assert_allclose(run.lr[0, [0, 9, 10, 29]], [0.01, 0.01, 0.005, 0.0025])
     np.testing.assert_allclose(run.lr[1, [0, 10, 20]], [0.5, 0.25, 0.125])
     for k, spec in enumerate(["sgd:lr=0.01", "adam:lr=0.5"]):
         reference = plain_loop(surface, spec, surface.start, 30, torch.float64,
-                               scheduler={"step_size": 10, "gamma": 0.5})
+                               scheduler={"step_size": 10, "gamma": 0.5}, device=device)
         assert_matches(run.positions[k], reference, torch.float64)
 
 
-def test_recorded_gradient_and_loss_are_the_surface_s():
+def test_recorded_gradient_and_loss_are_the_surface_s(device):
     surface = surfaces.get("rosenbrock")
-    run = trajviz.run(surface, "sgd:lr=1e-4", steps=3, dtype=torch.float64)
+    run = trajviz.run(surface, "sgd:lr=1e-4", steps=3, dtype=torch.float64, device=device)
     p = torch.tensor(run.positions[0, 1], requires_grad=True)
     (g,) = torch.autograd.grad(surface(p), p)
     np.testing.assert_allclose(run.grads[0, 1], g.numpy(), rtol=1e-12)
@@ -110,24 +112,25 @@ def test_recorded_gradient_and_loss_are_the_surface_s():
     np.testing.assert_allclose(run.updates[0, 1], -1e-4 * g.numpy(), rtol=1e-9)
 
 
-def test_lbfgs_records_one_position_per_step_and_its_evaluations():
+def test_lbfgs_records_one_position_per_step_and_its_evaluations(device):
     run = trajviz.run("rosenbrock", "lbfgs:lr=1,max_iter=20,line_search_fn='strong_wolfe'",
-                      steps=5, dtype=torch.float64)
+                      steps=5, dtype=torch.float64, device=device)
     assert run.positions.shape == (1, 6, 2)
     assert run.evals[0, 0] > 1 and (run.evals[0] >= 1).all() and (run.evals[0] <= 25).all()
     assert run.final_loss[0] < 1e-8
 
 
-def test_divergence_stops_only_that_trajectory():
+def test_divergence_stops_only_that_trajectory(device):
     starts = [[1.0, 0.5], [1.0, 0.0], [0.5, -0.1]]
-    run = trajviz.run("saddle", "sgd:lr=0.1", steps=200, starts=starts, dtype=torch.float64)
+    run = trajviz.run("saddle", "sgd:lr=0.1", steps=200, starts=starts, dtype=torch.float64,
+                      device=device)
     assert run.diverged_at[1] == -1
     assert run.diverged_at[0] > 0 and run.diverged_at[2] > 0
     d = run.diverged_at[0]
     assert np.isnan(run.positions[0, d:]).all() and np.isfinite(run.positions[0, :d]).all()
     assert np.isnan(run.loss[0, d:]).all()
     alone = trajviz.run("saddle", "sgd:lr=0.1", steps=200, starts=[starts[1]],
-                        dtype=torch.float64)
+                        dtype=torch.float64, device=device)
     np.testing.assert_array_equal(run.positions[1], alone.positions[0])
 
 

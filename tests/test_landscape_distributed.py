@@ -153,15 +153,15 @@ def test_an_interrupted_grid_resumes_from_its_checkpoints(fashion_like, tmp_path
     assert not (tmp_path / "grid.npz.chunks").exists()  # cleaned up after success
 
 
-def _landscape_cmd(tmp_path, out, *, nproc=None):
+def _landscape_cmd(tmp_path, out, *, nproc=None, device="cpu"):
     args = ["landscape", "--data-dir", str(mnist_root()), "--optimizers", "sgd:lr=0.1,adam",
             "--iterations", "12", "--record-every", "4", "--grid", "9", "--grid-samples",
-            "300", "--chunk-points", "10", "--save-grid", str(out)]
+            "300", "--chunk-points", "10", "--save-grid", str(out), "--device", str(device)]
     if nproc is None:
         cmd = [sys.executable, "-m", "trajviz", *args]
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               f"--nproc_per_node={nproc}", "-m", "trajviz", *args]
+               f"--nproc_per_node={nproc}", "-m", "trajviz", "-v", *args]
     # torchrun runs each rank with one thread; the single process does the same, so the
     # training (and with it the plane) is the same float computation
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TRAJVIZ_DIST_TIMEOUT": "60"}
@@ -169,16 +169,20 @@ def _landscape_cmd(tmp_path, out, *, nproc=None):
                           timeout=300)
 
 
-def test_torchrun_two_ranks_give_the_single_process_grid(tmp_path):
+def test_torchrun_ranks_give_the_single_process_grid(tmp_path, device):
+    """Two gloo ranks on the CPU; on CUDA one NCCL rank per GPU."""
+    nproc = torch.cuda.device_count() if device.type == "cuda" else 2
     one, two = tmp_path / "one.npz", tmp_path / "two.npz"
-    r1 = _landscape_cmd(tmp_path, one)
+    r1 = _landscape_cmd(tmp_path, one, device=device.type)
     assert r1.returncode == 0, r1.stderr
-    r2 = _landscape_cmd(tmp_path, two, nproc=2)
+    r2 = _landscape_cmd(tmp_path, two, nproc=nproc, device=device.type)
     assert r2.returncode == 0, r2.stderr
     assert r2.stdout.count("held-out accuracy") == 1  # only rank 0 prints
-    assert "(2 processes)" in r2.stdout
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    assert f"rank 0 of {nproc} joined ({backend} on {device.type}" in r2.stderr
+    assert nproc == 1 or f"({nproc} processes)" in r2.stdout
     a, b = Grid.load(one), Grid.load(two)
-    assert b.meta["processes"] == 2
+    assert b.meta["processes"] == nproc and b.meta["device"].startswith(device.type)
     for name in ("loss", "accuracy", "centre", "d1", "d2", "paths"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
 

@@ -71,14 +71,14 @@ CASES = [("mlp", "affine"), ("mlp", "vmap"), ("logreg", "affine"), ("cnn", "affi
 
 @pytest.mark.parametrize("model_name, method", CASES, ids=[f"{m}-{k}" for m, k in CASES])
 @pytest.mark.parametrize("bias", ["zero", "copy"])
-def test_batched_methods_equal_the_plain_loop(mnist, model_name, method, bias):
+def test_batched_methods_equal_the_plain_loop(mnist, model_name, method, bias, device):
     x, y = mnist
     model = MODELS[model_name]()
     centre = parameters_to_vector(model.parameters()).detach()
     plane = random_plane(model, centre, seed=5, bias=bias)
     points = grid_points(np.linspace(-0.8, 0.8, 4), np.linspace(-0.5, 1.0, 3))
     n = 200 if model_name == "cnn" else len(x)
-    ev = PlaneEvaluator(model, plane, x[:n], y[:n], method=method, memory_mb=1)
+    ev = PlaneEvaluator(model, plane, x[:n], y[:n], method=method, memory_mb=1, device=device)
     loss, acc = ev.evaluate(points, chunk=5)
     ref_loss, ref_acc = plain_loop(model, plane, points, x[:n], y[:n])
     np.testing.assert_allclose(loss, ref_loss, rtol=0, atol=1e-5)
@@ -95,24 +95,25 @@ def test_auto_uses_the_affine_fast_path_only_where_it_pays():
 
 
 @pytest.mark.parametrize("memory_mb", [0.05, 1, 256], ids=["tiny", "small", "large"])
-def test_memory_budget_changes_chunks_not_values(mnist, memory_mb):
+def test_memory_budget_changes_chunks_not_values(mnist, memory_mb, device):
     x, y = mnist
     model = build_model("mlp")
     plane = random_plane(model, parameters_to_vector(model.parameters()).detach(), seed=2)
     alpha, beta = np.linspace(-1, 1, 7), np.linspace(-1, 1, 5)
-    ev = PlaneEvaluator(model, plane, x, y, memory_mb=memory_mb)
+    ev = PlaneEvaluator(model, plane, x, y, memory_mb=memory_mb, device=device)
     loss, acc = evaluate_grid(ev, alpha, beta)
-    ref = PlaneEvaluator(model, plane, x, y, method="loop").evaluate(grid_points(alpha, beta))
+    ref = PlaneEvaluator(model, plane, x, y, method="loop", device=device).evaluate(
+        grid_points(alpha, beta))
     np.testing.assert_allclose(loss, ref[0], atol=1e-5)
     np.testing.assert_array_equal(acc, ref[1])
 
 
-def test_any_range_of_grid_points_matches_the_whole_grid(mnist):
+def test_any_range_of_grid_points_matches_the_whole_grid(mnist, device):
     x, y = mnist
     model = build_model("logreg")
     plane = random_plane(model, parameters_to_vector(model.parameters()).detach(), seed=1)
     alpha, beta = np.linspace(-1, 1, 6), np.linspace(0, 2, 4)
-    ev = PlaneEvaluator(model, plane, x, y)
+    ev = PlaneEvaluator(model, plane, x, y, device=device)
     whole, _ = evaluate_grid(ev, alpha, beta)
     seen = []
     parts = [evaluate_grid(ev, alpha, beta, start=a, stop=b, chunk=3,

@@ -34,17 +34,20 @@ ENGINE_CASES = [
 ]
 
 
-def _engine_reference(opt: str, m: BasinMap, steps: int) -> trajviz.Run:
+def _engine_reference(opt: str, m: BasinMap, steps: int, device: torch.device) -> trajviz.Run:
     starts = np.stack(np.meshgrid(m.xs, m.ys), -1).reshape(-1, 2)
-    return trajviz.run("himmelblau", opt, steps=steps, starts=starts, progress=False)
+    return trajviz.run("himmelblau", opt, steps=steps, starts=starts, progress=False,
+                       device=device)
 
 
 @pytest.mark.parametrize("opt", [c[0] for c in ENGINE_CASES], ids=[c[1] for c in ENGINE_CASES])
-def test_basins_match_engine_bit_for_bit(opt: str) -> None:
+def test_basins_match_engine_bit_for_bit(opt: str, device: torch.device) -> None:
     steps = 40
     grid = (6, 5) if opt.startswith(("lbfgs", "adafactor")) else (24, 20)  # 480: 2 chunks
-    m = basins("himmelblau", opt, grid=grid, steps=steps, memory_mb=1e-6, progress=False)
-    ref = _engine_reference(opt, m, steps)
+    m = basins("himmelblau", opt, grid=grid, steps=steps, memory_mb=1e-6, progress=False,
+               device=device)
+    assert m.meta["device"] == str(device)
+    ref = _engine_reference(opt, m, steps, device)
     np.testing.assert_array_equal(m.diverged_at[0].ravel(), ref.diverged_at)
     np.testing.assert_array_equal(m.final[0].reshape(-1, 2), ref.final_positions)
     # steps to converge, recomputed from the engine's full history
@@ -58,8 +61,8 @@ def test_basins_match_engine_bit_for_bit(opt: str) -> None:
     np.testing.assert_array_equal(m.converged_at[0].ravel(), expected)
 
 
-def test_basin_chunks_do_not_change_the_map() -> None:
-    kw = dict(grid=(30, 20), steps=30, progress=False)
+def test_basin_chunks_do_not_change_the_map(device: torch.device) -> None:
+    kw = dict(grid=(30, 20), steps=30, progress=False, device=device)
     one = basins("himmelblau", "adam:lr=0.1,sgd:lr=0.02", **kw)
     many = basins("himmelblau", "adam:lr=0.1,sgd:lr=0.02", memory_mb=1e-6, **kw)  # 3 chunks
     for name in ("final", "diverged_at", "converged_at", "minimum"):
@@ -67,26 +70,26 @@ def test_basin_chunks_do_not_change_the_map() -> None:
     assert one.labels == ["adam(lr=0.1)", "sgd(lr=0.02)"]
 
 
-def test_sweep_matches_one_run_per_setting() -> None:
+def test_sweep_matches_one_run_per_setting(device: torch.device) -> None:
     s = sweep("rosenbrock", "adam", ["lr=1e-3:0.5:log:4", "betas[0]=0.5:0.95:3"], steps=40,
-              progress=False)
+              progress=False, device=device)
     assert s.shape == (3, 4)
     for row in range(3):
         for col in range(4):
             v = s.value(row, col)
             spec = trajviz.parse_optimizer(f"adam:lr={v['lr']!r},betas=({v['betas[0]']!r},0.999)")
-            ref = trajviz.run("rosenbrock", [spec], steps=40, progress=False)
+            ref = trajviz.run("rosenbrock", [spec], steps=40, progress=False, device=device)
             np.testing.assert_array_equal(s.final[row, col], ref.final_positions[0])
             assert s.diverged_at[row, col] == ref.diverged_at[0]
 
 
-def test_sweep_of_a_per_run_optimizer_with_scheduler() -> None:
+def test_sweep_of_a_per_run_optimizer_with_scheduler(device: torch.device) -> None:
     sched = "steplr:step_size=5,gamma=0.5"
     s = sweep("rosenbrock", "lbfgs", ["lr=0.1,0.5,1.0"], steps=10, scheduler=sched,
-              progress=False)
+              progress=False, device=device)
     for col, lr in enumerate((0.1, 0.5, 1.0)):
         ref = trajviz.run("rosenbrock", f"lbfgs:lr={lr}", steps=10, scheduler=sched,
-                          progress=False)
+                          progress=False, device=device)
         np.testing.assert_array_equal(s.final[0, col], ref.final_positions[0])
 
 
@@ -94,13 +97,14 @@ KAPPA = 40.0
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9], ids=["gd", "heavy-ball-0.5", "hb-0.9"])
-def test_sweep_shows_the_stability_limit_of_gradient_descent(momentum: float) -> None:
+def test_sweep_shows_the_stability_limit_of_gradient_descent(momentum: float,
+                                                             device: torch.device) -> None:
     """Quadratic with curvatures 1 and kappa: gradient descent (heavy ball with momentum mu)
     is stable exactly for lr < 2 (1 + mu) / kappa. The log grid puts that limit mid-cell."""
     limit = 2 * (1 + momentum) / KAPPA
     s = sweep(f"quadratic:kappa={KAPPA}", f"sgd:momentum={momentum}",
               [f"lr={limit / 4}:{limit * 4}:log:40"], steps=600, dtype="float64",
-              progress=False)
+              progress=False, device=device)
     lrs = np.array(s.axes[0].values)
     below, above = lrs < limit * 0.97, lrs > limit * 1.03
     start_loss = 0.5 * (1.8**2 + KAPPA * 0.8**2)
@@ -213,8 +217,9 @@ def matplotlib_rgb(colour: str) -> tuple[float, float, float]:
     return to_rgb(colour)
 
 
-def test_maps_save_and_load_roundtrip(tmp_path) -> None:
-    m = basins("himmelblau", "adam:lr=0.1", grid=(6, 4), steps=10, progress=False)
+def test_maps_save_and_load_roundtrip(tmp_path, device: torch.device) -> None:
+    m = basins("himmelblau", "adam:lr=0.1", grid=(6, 4), steps=10, progress=False,
+               device=device)
     m.save(tmp_path / "b.npz")
     back = BasinMap.load(tmp_path / "b.npz")
     for name in ("xs", "ys", "final", "final_loss", "diverged_at", "converged_at", "minimum"):
@@ -223,7 +228,7 @@ def test_maps_save_and_load_roundtrip(tmp_path) -> None:
     with np.load(tmp_path / "b.npz", allow_pickle=False) as data:  # plain NumPy
         assert data["final"].shape == (1, 4, 6, 2)
     s2 = sweep("rosenbrock", "sgd:momentum=0.9", ["lr=1e-4:1e-3:log:3", "nesterov=False,True"],
-               steps=5, progress=False)
+               steps=5, progress=False, device=device)
     s2.save(tmp_path / "s.npz")
     back = SweepMap.load(tmp_path / "s.npz")
     assert back.axes == s2.axes and back.label == s2.label

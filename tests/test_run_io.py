@@ -9,8 +9,9 @@ from trajviz import Run, UsageError
 
 
 @pytest.fixture(scope="module")
-def run():
-    return trajviz.run("himmelblau", "sgd:lr=1e-3,adam:lr=0.1", steps=20,
+def run(device):
+    """A run made on the test device: its file must read back the same from any device."""
+    return trajviz.run("himmelblau", "sgd:lr=1e-3,adam:lr=0.1", steps=20, device=device,
                        starts=[[0.0, 0.0], [-1.0, 1.0]], scheduler="steplr:step_size=5")
 
 

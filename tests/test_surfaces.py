@@ -36,15 +36,17 @@ def test_saddles_have_zero_gradient(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_batched_equals_pointwise_in_both_dtypes(name):
+def test_batched_equals_pointwise_in_both_dtypes(name, device):
     s = surfaces.get(name)
     (x0, x1), (y0, y1) = s.domain
     for dtype in (torch.float32, torch.float64):
         g = torch.rand(3, 4, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
         pts = g * torch.tensor([x1 - x0, y1 - y0], dtype=dtype) + torch.tensor([x0, y0],
                                                                                dtype=dtype)
+        pts = pts.to(device)
         batched = s(pts)
         assert batched.shape == (3, 4) and batched.dtype == dtype
+        assert batched.device == pts.device
         pointwise = torch.stack([s(p) for p in pts.reshape(-1, 2)]).reshape(3, 4)
         torch.testing.assert_close(batched, pointwise, rtol=0, atol=0)
 
@@ -73,9 +75,9 @@ def test_rosenbrock_parameters_move_its_minimum_and_keep_zero_gradient():
     assert torch.autograd.grad(s(p), p)[0].abs().max() == 0
 
 
-def test_noisy_keeps_value_perturbs_gradient_and_is_seeded():
+def test_noisy_keeps_value_perturbs_gradient_and_is_seeded(device):
     base = surfaces.get("booth")
-    p = torch.tensor([[0.5, 0.5]] * 4, dtype=torch.float64, requires_grad=True)
+    p = torch.tensor([[0.5, 0.5]] * 4, dtype=torch.float64, device=device, requires_grad=True)
 
     def grads(s):
         (g,) = torch.autograd.grad(s(p).sum(), p)

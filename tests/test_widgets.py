@@ -19,8 +19,9 @@ FOUR = ["sgd", "momentum", "adam", "rmsprop"]
 
 
 @pytest.fixture
-def ui() -> Explorer:
-    return explore("rosenbrock", FOUR, steps=40, **SMALL)
+def ui(device) -> Explorer:
+    """The explorer, its engine on the test device."""
+    return explore("rosenbrock", FOUR, steps=40, **{**SMALL, "device": str(device)})
 
 
 def rows(ui: Explorer, name: str) -> slice:
@@ -39,7 +40,7 @@ def test_builds_and_shows_every_optimizer(ui):
     assert ui.timings[-1].rerun == 4 and ui.controls["status"].value == ""
 
 
-def test_moving_one_learning_rate_reruns_that_optimizer_only(ui):
+def test_moving_one_learning_rate_reruns_that_optimizer_only(ui, device):
     before = ui.run
     calls = ui._cache.engine_calls
     ui.controls["target"].value = "adam"
@@ -47,7 +48,8 @@ def test_moving_one_learning_rate_reruns_that_optimizer_only(ui):
     assert ui.timings[-1].rerun == 1 and ui._cache.engine_calls == calls + 1
     after, r = ui.run, rows(ui, "adam")
     assert after.labels[r][0] == "adam(lr=0.02)"
-    fresh = trajviz.run("rosenbrock", "adam:lr=0.02", steps=40, device="cpu", progress=False)
+    fresh = trajviz.run("rosenbrock", "adam:lr=0.02", steps=40, device=device, progress=False)
+    assert ui.run.meta["device"] == str(device)
     np.testing.assert_array_equal(after.positions[r], fresh.positions)
     for other in ("sgd", "momentum", "rmsprop"):
         np.testing.assert_array_equal(after.positions[rows(ui, other)],

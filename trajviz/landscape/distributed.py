@@ -36,15 +36,20 @@ TIMEOUT_S = float(os.environ.get("TRAJVIZ_DIST_TIMEOUT", "600"))
 
 @dataclass(frozen=True)
 class Context:
-    """This process's place in the job: ``rank`` of ``world`` (1 without torchrun)."""
+    """This process's place in the job: ``rank`` of ``world`` (1 without torchrun).
+
+    ``launched``: started by torchrun, so it joins the job's process group even as its only
+    rank (one rank on a machine with one GPU still goes through NCCL).
+    """
 
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    launched: bool = False
 
     @property
     def active(self) -> bool:
-        return self.world > 1
+        return self.launched or self.world > 1
 
     @property
     def main(self) -> bool:
@@ -60,9 +65,11 @@ class Context:
 def context() -> Context:
     """The job as torchrun describes it in the environment (a single process otherwise)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    launched = "TORCHELASTIC_RUN_ID" in os.environ  # set by torchrun for every rank
+    if world <= 1 and not launched:
         return Context()
-    return Context(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    return Context(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")),
+                   launched)
 
 
 @contextlib.contextmanager
