@@ -14,7 +14,10 @@ Three exact ways, chosen by `PlaneEvaluator`:
 ``loop``
     The plain reference: write each point's weights into the model, one forward pass.
 
-Points are processed in chunks sized to a memory budget, data in blocks, sums in float64.
+Every method produces each point's outputs on all the data; the loss is then the user's
+``loss_fn(outputs, y)`` per point, exactly what the plain loop computes, whatever the loss
+(mean cross-entropy alone is reduced in place, without log-probabilities). Points are
+processed in chunks sized to a memory budget, data in blocks.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ CACHE_BYTES = 8 * 2**20  # target working set of one batched step on the fast pa
 
 
 class PlaneEvaluator:
-    """Evaluates ``loss_fn`` (mean over the data) and accuracy on a plane of weights.
+    """Evaluates ``loss_fn`` on all the data, and accuracy, on a plane of weights.
 
     Args:
         model: the net; its weights are not changed. A model in ``eval()`` mode is
@@ -56,7 +59,8 @@ class PlaneEvaluator:
             BatchNorm layers always use their running statistics (kept fixed).
         plane: centre and directions (flat, ``parameters_to_vector`` order).
         x, y: the data the loss is averaged over.
-        loss_fn: ``loss_fn(output, y)`` returning the batch mean (cross-entropy default).
+        loss_fn: ``loss_fn(output, y)`` on the outputs for all of ``x``, returning one
+            number (any reduction; cross-entropy by default).
         method: ``auto`` (``affine`` where it applies, else ``vmap``), or one of them.
         device: ``auto`` uses CUDA when present.
         memory_mb: working-memory budget for one chunk of points times one data block.
@@ -119,6 +123,13 @@ class PlaneEvaluator:
                                                   s.prefix(self.x[:1]), count_input=False)
         else:
             self.sample_bytes = _activation_bytes(self.model, self.x[:1])
+        with torch.no_grad():
+            one = self.model(self.x[:1])
+        self.out_shape = one.shape[1:]
+        self.out_bytes = one[0].numel() * one.element_size()
+        # the in-place cross-entropy needs class labels in range (else torch's own check runs)
+        self._cross_entropy = (_is_cross_entropy(loss_fn) and self.classify and one.ndim == 2
+                               and bool(((self.y >= 0) & (self.y < one.shape[1])).all()))
         n_blocks = -(-len(self.x) // CHAIN_BLOCK)
         self._block = -(-len(self.x) // n_blocks)  # equal blocks where the size divides
         self._sub = max(1, CACHE_BYTES // (self._block * self.sample_bytes))
@@ -127,11 +138,14 @@ class PlaneEvaluator:
 
     # -- sizes -----------------------------------------------------------------------------
     def chunk_sizes(self) -> tuple[int, int]:
-        """(points per chunk, samples per data block) that fit the memory budget."""
+        """(points per chunk, samples per data block) that fit the memory budget: one chunk
+        holds every point's outputs on all the data plus one block's activations."""
+        outputs = len(self.x) * self.out_bytes
         if self._fast:
-            return max(self._sub, self.budget // (self._block * self.sample_bytes)), self._block
+            return max(self._sub, self.budget // (self._block * self.sample_bytes + outputs)), \
+                self._block
         block = max(1, min(len(self.x), self.budget // (4 * self.sample_bytes)))
-        points = max(1, self.budget // (block * self.sample_bytes))
+        points = max(1, self.budget // (block * self.sample_bytes + outputs))
         return points, block
 
     def weights(self, coeffs: Tensor, start: int = 0) -> Tensor:
@@ -143,7 +157,10 @@ class PlaneEvaluator:
     # -- evaluation ------------------------------------------------------------------------
     def evaluate(self, points: Tensor | np.ndarray, *, chunk: int | None = None,
                  on_chunk: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Mean loss and accuracy (NaN unless the targets are class labels) at ``points``.
+        """The loss and accuracy (NaN unless the targets are class labels) at ``points``.
+
+        Each point's loss is ``loss_fn(outputs, y)`` on the outputs for all the data, as a
+        plain loop gives it (set the weights, one forward pass, the loss), whatever the loss.
 
         Args:
             points: ``(p, 2)`` plane coordinates ``(alpha, beta)``.
@@ -151,24 +168,14 @@ class PlaneEvaluator:
             on_chunk: called with the number of points after each chunk (progress bars).
         """
         pts = torch.as_tensor(np.asarray(points), dtype=torch.float64).reshape(-1, 2)
-        step, block = self.chunk_sizes()
-        step = chunk or step
+        step = chunk or self.chunk_sizes()[0]
         loss = np.empty(len(pts))
         acc = np.empty(len(pts))
-        fn = {"affine": self._affine, "vmap": self._vmap, "loop": self._loop}[self.method]
         with torch.no_grad():
             for i in range(0, len(pts), step):
                 coeffs = pts[i:i + step]
-                if self._fast:
-                    total, correct = self._fast_sums(coeffs)
-                else:
-                    total = torch.zeros(len(coeffs), dtype=torch.float64, device=self.device)
-                    correct = torch.zeros_like(total)
-                    for j in range(0, len(self.x), block):
-                        s, c = fn(coeffs, j, j + block)
-                        total += s
-                        correct += c
-                loss[i:i + len(coeffs)] = (total / len(self.x)).cpu().numpy()
+                values, correct = self._score(*self.outputs(coeffs))
+                loss[i:i + len(coeffs)] = values.cpu().numpy()
                 acc[i:i + len(coeffs)] = (correct / len(self.x)).cpu().numpy()
                 if on_chunk is not None:
                     on_chunk(len(coeffs))
@@ -176,21 +183,38 @@ class PlaneEvaluator:
             acc[:] = np.nan
         return loss, acc
 
-    def _sums(self, out: Tensor, y: Tensor, *, classes: int = -1) -> tuple[Tensor, Tensor]:
-        """Per point ``(sum of losses, number correct)`` from outputs ``(p, b, ...)``, the
-        class scores along dimension ``classes``."""
-        p, b = len(out), len(y)
-        if self.loss_fn is F.cross_entropy and out.ndim == 3:
-            index = y.view((1, 1, b) if classes == 1 else (1, b, 1))
-            return _cross_entropy_sums(out, index, classes, self.classify)
-        if classes != -1:
-            out = out.movedim(classes, -1)
-        sums = vmap(self.loss_fn, in_dims=(0, None))(out, y).double() * b
+    def outputs(self, coeffs: Tensor) -> tuple[Tensor, int]:
+        """The net's outputs on all the data at each of the points ``coeffs`` ``(p, 2)``, and
+        the dimension its classes (or output features) lie along: ``(p, samples, ...)`` with
+        classes at 2, or ``(p, classes, samples)`` with classes at 1 on the fast path."""
+        if self._fast:
+            return torch.cat([self._fast_logits(coeffs[k:k + self._sub])
+                              for k in range(0, len(coeffs), self._sub)]), 1
+        fn = {"affine": self._affine, "vmap": self._vmap, "loop": self._loop}[self.method]
+        block = self.chunk_sizes()[1]
+        return torch.cat([fn(coeffs, j, j + block) for j in range(0, len(self.x), block)],
+                         1), 2
+
+    def _score(self, out: Tensor, classes: int) -> tuple[Tensor, Tensor]:
+        """Per point (loss, number correct) of outputs ``out`` (see `outputs`)."""
+        n = len(self.y)
+        if self._cross_entropy:
+            sums, correct = _cross_entropy_sums(out, self.y.view((1, 1, n) if classes == 1
+                                                                 else (1, n, 1)), classes,
+                                                self.classify)
+            return sums / n, correct
+        values = torch.empty(len(out), dtype=torch.float64, device=out.device)
+        for i, o in enumerate(out):
+            value = torch.as_tensor(self.loss_fn(o.movedim(classes - 1, -1).contiguous()
+                                                 if classes == 1 else o, self.y))
+            if value.numel() != 1:
+                raise UsageError(f"loss_fn must return one number for the data (a mean or a "
+                                 f"sum), it returned shape {tuple(value.shape)}")
+            values[i] = value.reshape(())
+        correct = torch.zeros(len(out), dtype=torch.float64, device=out.device)
         if self.classify and out.ndim == 3:
-            correct = (out.argmax(-1) == y).double().sum(1)
-        else:
-            correct = torch.zeros(p, dtype=torch.float64, device=out.device)
-        return sums, correct
+            correct = (out.argmax(classes) == self.y).sum(1, dtype=torch.float64)
+        return values, correct
 
     def _params(self, flat: Tensor, names: list[str], shapes: list[torch.Size]
                 ) -> dict[str, Tensor]:
@@ -201,22 +225,22 @@ class PlaneEvaluator:
             offset += n
         return out
 
-    def _vmap(self, coeffs: Tensor, j0: int, j1: int) -> tuple[Tensor, Tensor]:
-        x, y = self.x[j0:j1], self.y[j0:j1]
+    def _vmap(self, coeffs: Tensor, j0: int, j1: int) -> Tensor:
+        x = self.x[j0:j1]
         params = self._params(self.weights(coeffs), self.names, self.shapes)
 
         def f(p: dict[str, Tensor]) -> Tensor:
             return functional_call(self.model, {**p, **self.buffers}, (x,))
 
-        return self._sums(vmap(f)(params), y)
+        return vmap(f)(params)
 
-    def _loop(self, coeffs: Tensor, j0: int, j1: int) -> tuple[Tensor, Tensor]:
-        x, y = self.x[j0:j1], self.y[j0:j1]
+    def _loop(self, coeffs: Tensor, j0: int, j1: int) -> Tensor:
+        x = self.x[j0:j1]
         outs = []
         for w in self.weights(coeffs):
             vector_to_parameters(w, self.model.parameters())
             outs.append(self.model(x))
-        return self._sums(torch.stack(outs), y)
+        return torch.stack(outs)
 
     def _heads(self, j0: int, j1: int) -> Tensor:
         """``[W* x + b*, D1 x + d1b, D2 x + d2b]`` of the first layer for samples ``j0:j1``,
@@ -237,45 +261,24 @@ class PlaneEvaluator:
             self._cached_bytes += size
         return heads
 
-    def _fast_sums(self, coeffs: Tensor) -> tuple[Tensor, Tensor]:
-        """The affine fast path over all the data: a Linear head and a Linear / ReLU tail,
-        laid out ``(points, features, samples)``. Hidden activations are made and used one
-        cache-sized block at a time; the outputs of all full blocks land in one buffer, so
-        the loss is reduced in a few large operations."""
+    def _fast_logits(self, coeffs: Tensor) -> Tensor:
+        """The affine fast path: a Linear head and a Linear / ReLU tail, laid out
+        ``(points, features, samples)``; returns ``(points, outputs, samples)`` for all the
+        data. Hidden activations are made and used one cache-sized block at a time."""
         split, n = self._split, len(self.x)
         c = coeffs.to(device=self.device, dtype=self.vectors.dtype)
         coef = torch.cat([torch.ones_like(c[:, :1]), c], 1)
         tail_w = self.weights(coeffs, split.head_numel)
         width = split.head.out_features
-        linears = [step for step in split.chain if step[0] == "linear"]
-        classes = linears[-1][1] if linears else width
-        blocks = [(j, min(j + self._block, n)) for j in range(0, n, self._block)]
-        full = [b for b in blocks if b[1] - b[0] == self._block]
-        y_full = self.y[:len(full) * self._block].view(len(full), 1, 1, self._block)
-        sums, correct = [], []
-        for k in range(0, len(c), self._sub):
-            cf, tw = coef[k:k + self._sub], tail_w[k:k + self._sub]
-            out = torch.empty(len(full), len(cf), classes, self._block, dtype=c.dtype,
-                              device=self.device)
-            s = torch.zeros(len(cf), dtype=torch.float64, device=self.device)
-            m = torch.zeros_like(s)
-            for b, (j0, j1) in enumerate(blocks):
-                z = _combine(self._heads(j0, j1), cf).view(len(cf), width, j1 - j0)
-                if b < len(full):
-                    _run_chain(split.chain, z, tw, out=out[b])
-                else:
-                    s1, m1 = self._sums(_run_chain(split.chain, z, tw), self.y[j0:j1],
-                                        classes=1)
-                    s, m = s + s1, m + m1
-            if full:
-                s1, m1 = _cross_entropy_sums(out, y_full, 2, self.classify, point_dim=1)
-                s, m = s + s1, m + m1
-            sums.append(s)
-            correct.append(m)
-        return torch.cat(sums), torch.cat(correct)
+        out = torch.empty(len(c), self.out_shape[0], n, dtype=c.dtype, device=self.device)
+        for j0 in range(0, n, self._block):
+            j1 = min(j0 + self._block, n)
+            z = _combine(self._heads(j0, j1), coef).view(len(c), width, j1 - j0)
+            out[:, :, j0:j1] = _run_chain(self._split.chain, z, tail_w)
+        return out
 
-    def _affine(self, coeffs: Tensor, j0: int, j1: int) -> tuple[Tensor, Tensor]:
-        split, y = self._split, self.y[j0:j1]
+    def _affine(self, coeffs: Tensor, j0: int, j1: int) -> Tensor:
+        split = self._split
         heads = self._heads(j0, j1)
         c = coeffs.to(device=self.device, dtype=heads.dtype)
         tail_w = self.weights(coeffs, split.head_numel)
@@ -284,9 +287,8 @@ class PlaneEvaluator:
         params = self._params(tail_w, split.tail_names, split.tail_shapes)
         buffers = {k[len(split.tail_prefix):]: v for k, v in self.buffers.items()
                    if k.startswith(split.tail_prefix)}
-        out = vmap(lambda p, zi: functional_call(split.tail, {**p, **buffers}, (zi,)))(
+        return vmap(lambda p, zi: functional_call(split.tail, {**p, **buffers}, (zi,)))(
             params, z)
-        return self._sums(out, y)
 
 
 class _Split:
@@ -349,10 +351,19 @@ def _combine(heads: Tensor, coef: Tensor) -> Tensor:
     return z.addcmul_(coef[:, 2:3], heads[2])
 
 
-def _cross_entropy_sums(out: Tensor, index: Tensor, dim: int, classify: bool, *,
-                        point_dim: int = 0) -> tuple[Tensor, Tensor]:
-    """Per point (sum of cross-entropies, number correct) of scores ``out`` whose classes
-    lie along ``dim`` and points along ``point_dim``; ``index`` broadcasts to the targets.
+def _is_cross_entropy(loss_fn: LossFn) -> bool:
+    """Whether ``loss_fn`` is plain mean cross-entropy, which `_cross_entropy_sums` computes
+    without materialising log-probabilities (other losses are applied as given)."""
+    if loss_fn is F.cross_entropy:
+        return True
+    return (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.weight is None
+            and loss_fn.reduction == "mean" and loss_fn.label_smoothing == 0.0)
+
+
+def _cross_entropy_sums(out: Tensor, index: Tensor, dim: int, classify: bool
+                        ) -> tuple[Tensor, Tensor]:
+    """Per point (sum of cross-entropies, number correct) of scores ``out`` ``(p, ...)``
+    whose classes lie along ``dim``; ``index`` (the targets) broadcasts to the rest.
 
     Log-sum-exp minus the target's score, reduced in place: F.cross_entropy's value
     without its transposes. Correct means the target's score is a maximum, which is the
@@ -361,29 +372,22 @@ def _cross_entropy_sums(out: Tensor, index: Tensor, dim: int, classify: bool, *,
     top = out.amax(dim, keepdim=True)
     lse = (out - top).exp_().sum(dim, keepdim=True).log_().add_(top)
     picked = out.gather(dim, index.expand_as(lse))
-    return _per_point(lse - picked, point_dim), (
-        _per_point((picked >= top).to(out.dtype), point_dim) if classify
-        else torch.zeros(out.shape[point_dim], dtype=torch.float64, device=out.device))
+    return _per_point(lse - picked), (
+        _per_point((picked >= top).to(out.dtype)) if classify
+        else torch.zeros(len(out), dtype=torch.float64, device=out.device))
 
 
-def _per_point(values: Tensor, point_dim: int) -> Tensor:
-    """Float64 sum per point: each point's samples are reduced on their own (so a point's
-    value does not depend on which other points share its batch), then summed in float64."""
-    v = values.movedim(point_dim, 0)
-    v = v.reshape(v.shape[0], -1, v.shape[-1]) if v.ndim > 2 else v.reshape(v.shape[0], 1, -1)
-    return v.sum(-1, dtype=torch.float64).sum(-1)
+def _per_point(values: Tensor) -> Tensor:
+    """Float64 sum per point (dimension 0), each point reduced on its own, so a point's
+    value does not depend on which other points share its batch."""
+    return values.reshape(len(values), -1).sum(-1, dtype=torch.float64)
 
 
-def _run_chain(chain: list[tuple[str, int, int]], z: Tensor, flat: Tensor, *,
-               out: Tensor | None = None) -> Tensor:
+def _run_chain(chain: list[tuple[str, int, int]], z: Tensor, flat: Tensor) -> Tensor:
     """Linear / ReLU layers with per-point weights ``flat`` ``(p, n)`` on ``z``
-    ``(p, features, samples)``; returns ``(p, outputs, samples)`` (in ``out`` if given,
-    which needs the chain to end with a Linear layer)."""
-    if not chain:
-        return z if out is None else out.copy_(z)
+    ``(p, features, samples)``; returns ``(p, outputs, samples)``."""
     offset = 0
-    last = max((i for i, step in enumerate(chain) if step[0] == "linear"), default=-1)
-    for i, (kind, out_f, in_f) in enumerate(chain):
+    for kind, out_f, in_f in chain:
         if kind == "relu":
             z = torch.relu_(z)  # z is always a fresh tensor here
             continue
@@ -391,10 +395,7 @@ def _run_chain(chain: list[tuple[str, int, int]], z: Tensor, flat: Tensor, *,
         offset += out_f * in_f
         b = flat[:, offset:offset + out_f]
         offset += out_f
-        z = torch.baddbmm(b[:, :, None], w, z, out=out if i == last and i == len(chain) - 1
-                          else None)
-    if out is not None and z is not out:
-        out.copy_(z)
+        z = torch.baddbmm(b[:, :, None], w, z)
     return z
 
 
