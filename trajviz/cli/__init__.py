@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import UsageError
-from . import animate_cmd, landscape_cmd, list_cmd, maps_cmd, run_cmd
+from . import animate_cmd, landscape_cmd, lesson_cmd, list_cmd, maps_cmd, run_cmd
 
-COMMANDS = (list_cmd, run_cmd, animate_cmd, maps_cmd, landscape_cmd)
+COMMANDS = (list_cmd, run_cmd, animate_cmd, lesson_cmd, maps_cmd, landscape_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,12 +11,14 @@ look changed (a legend entry, a panel's axis) are repainted, exactly as a full d
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
 from matplotlib.transforms import Bbox
 
@@ -28,6 +30,7 @@ from ..resolve import resolve_surface
 from ..run import Run
 from ._repaint import Repainter
 from .panels import (
+    Z_STATIC,
     Grid,
     LossPanel,
     RunData,
@@ -74,6 +77,8 @@ class RunFigure:
             (``adam(lr=0.1)``) or name (``adam``); by default the ``k``-th optimizer takes
             the theme's ``k``-th colour. With it, an optimizer keeps its colour while
             others are switched off.
+        caption: a line or two under the title (wrapped to the figure's width): what to
+            watch.
 
     Example:
         >>> import trajviz
@@ -87,7 +92,8 @@ class RunFigure:
                  loss_panel: bool = True, view: str = "2d", theme: str = "light",
                  size: tuple[float, float] = (8, 6), dpi: int = 100,
                  title: str | None = None, figure: Figure | None = None,
-                 colors: Mapping[str, str | int] | None = None) -> None:
+                 colors: Mapping[str, str | int] | None = None,
+                 caption: str | None = None) -> None:
         if view not in VIEWS:
             raise UsageError(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
         if dpi <= 0 or min(size) <= 0:
@@ -96,6 +102,7 @@ class RunFigure:
         self.theme = get_theme(theme)
         self.view = view
         self.title = title if title is not None else display_name(self.surface)
+        self.caption = caption
         grid = background if background is not None else surface_grid(self.surface)
         self.step = 0
         self.colors = dict(colors or {})
@@ -118,9 +125,12 @@ class RunFigure:
     def _build(self, grid: Grid, *, updates: bool, arrows: bool, loss_panel: bool) -> None:
         fig, th = self.fig, self.theme
         side = updates or loss_panel
-        gs = fig.add_gridspec(2, 3 if side else 1, width_ratios=[2.1, 0.62, 0.62][:3 if side
-                                                                                  else 1],
-                              height_ratios=[1.1, 1] if updates and loss_panel else [1, 1])
+        layout = dict(width_ratios=[2.1, 0.62, 0.62][:3 if side else 1],
+                      height_ratios=[1.1, 1] if updates and loss_panel else [1, 1])
+        if self.caption:
+            gs = self._add_caption().subgridspec(2, 3 if side else 1, **layout)
+        else:
+            gs = fig.add_gridspec(2, 3 if side else 1, **layout)
         if self.view == "3d":
             ax = fig.add_subplot(gs[:, 0], projection="3d")
             ax.set_facecolor(th.background)
@@ -142,6 +152,20 @@ class RunFigure:
         self.title_text = fig.suptitle("", fontsize=12, fontweight="bold")
         self._legend = None
         self._legend_handles: list[tuple] = []
+
+    def _add_caption(self, fontsize: float = 10.0) -> SubplotSpec:
+        """A row under the title holding the caption; returns the space left below it."""
+        width, height = self.fig.get_size_inches()
+        chars = max(20, int(width * 72 / (0.55 * fontsize)))  # DejaVu Sans: ~0.55 em a glyph
+        text = "\n".join(textwrap.wrap(self.caption, chars, break_on_hyphens=False))
+        rows = (text.count("\n") + 1) * 1.3 * fontsize / 72
+        outer = self.fig.add_gridspec(2, 1, height_ratios=[rows, max(height - rows, rows)])
+        ax = self.fig.add_subplot(outer[0])
+        ax.axis("off")
+        self.caption_text = ax.text(0.5, 0.5, text, ha="center", va="center",
+                                    fontsize=fontsize, transform=ax.transAxes,
+                                    zorder=Z_STATIC)
+        return outer[1]
 
     @property
     def panels(self) -> list:

@@ -1,0 +1,73 @@
+"""``trajviz lesson``: a lesson rendered, its caption's claims checked on the run first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import lessons
+from .._io import check_writable
+from ..errors import UsageError
+from ..plot.theme import THEMES
+from ..plot.writers import supported, writer_for
+from ._common import add_command, format_table
+from .animate_cmd import _parse_size
+
+EXAMPLES = """\
+  trajviz lesson --list
+  trajviz lesson ravine                       # writes ravine.gif
+  trajviz lesson saddle --out saddle.html     # one page that plays offline in a browser
+  trajviz lesson steplr --theme dark --out steplr.mp4
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "lesson", "Render a lesson: one pathology of optimization, its "
+                    "question and a caption whose claims are checked on the run.", EXAMPLES)
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help=f"the lesson: {', '.join(lessons.names())}")
+    p.add_argument("--list", action="store_true", help="list the lessons and exit")
+    p.add_argument("--out", help=f"output path (default: NAME.gif here); formats: {supported()}")
+    p.add_argument("--theme", choices=sorted(THEMES), default="light")
+    p.add_argument("--size", type=_parse_size, default=(8.0, 6.0), metavar="WxH",
+                   help="figure size in inches (times --dpi gives pixels)")
+    p.add_argument("--dpi", type=int, default=100)
+    p.add_argument("--fps", type=float, default=20, help="frames per second")
+    p.add_argument("--frames", type=int, default=200,
+                   help="at most this many frames after the question")
+    p.add_argument("--question-seconds", type=float, default=2.5,
+                   help="how long the question is held before the run plays")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: on a terminal)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.list:
+        rows = [[name, lesson.title, lesson.surface, ", ".join(lesson.track_names)]
+                for name, lesson in ((n, lessons.get(n)) for n in lessons.names())]
+        print(format_table(["lesson", "title", "surface", "tracks"], rows))
+        return 0
+    if not args.name:
+        raise UsageError(f"give a lesson NAME or --list; lessons: {', '.join(lessons.names())}")
+    if not (args.fps > 0 and args.frames >= 1 and args.question_seconds >= 0):
+        raise UsageError("--fps must be positive, --frames at least 1 and --question-seconds "
+                         f"at least 0, got {args.fps:g}, {args.frames}, "
+                         f"{args.question_seconds:g}")
+    lesson = lessons.get(args.name)
+    out = Path(args.out) if args.out else Path(f"{lesson.name}.gif")
+    writer = writer_for(out)  # an unknown format fails before any work
+    if writer.extensions != ("",):
+        check_writable(out)
+    result = lesson.run()
+    print(result.report())
+    if not result.holds:
+        print(f"trajviz lesson: error: {lesson.name!r} no longer shows what its caption "
+              "claims (see FAILS above); nothing written", file=sys.stderr)
+        return 1
+    path = result.save(out, frames=args.frames, fps=args.fps, progress=args.progress,
+                       question_frames=round(args.question_seconds * args.fps),
+                       theme=args.theme, size=args.size, dpi=args.dpi)
+    print(f"wrote {path}")
+    return 0
