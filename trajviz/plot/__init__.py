@@ -1,5 +1,6 @@
 """Figures and animations of runs: `RunFigure`, `animate`, `plot`, `save`, the writers."""
 
+from . import page as _page  # noqa: F401  (registers the .html writer)
 from .animate import RunAnimation, animate, plot, save
 from .figure import RunFigure
 from .panels import surface_grid

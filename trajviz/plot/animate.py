@@ -76,7 +76,8 @@ def save(obj: Animation | Figure | RunFigure, path: str | os.PathLike[str], *,
     Args:
         obj: a `RunAnimation` (from `animate`), a `RunFigure`, a static `Figure` (``.png``
             only) or any matplotlib `Animation` (``.gif``/``.mp4``, matplotlib's own path).
-        path: ``.gif``, ``.mp4``, ``.png`` or a folder name (numbered PNG frames).
+        path: ``.gif``, ``.mp4``, ``.png``, ``.html`` (a page that plays offline) or a
+            folder name (numbered PNG frames).
         fps: frames per second (default: the animation's own, else 20).
         frames: subsample to this many frames (default: the animation's own, or all steps).
         progress: show a progress bar (``None``: only on a terminal, after a moment).
@@ -105,7 +106,10 @@ def save(obj: Animation | Figure | RunFigure, path: str | os.PathLike[str], *,
                          "Figure or a RunFigure")
     if w.single_frame:
         steps = steps[-1:]
-    _render(rf, steps, path, w, fps=fps or 20, progress=progress)
+    if w.needs_figure:
+        w.write_figure(path, rf, steps, fps=fps or 20)
+    else:
+        _render(rf, steps, path, w, fps=fps or 20, progress=progress)
     return path
 
 

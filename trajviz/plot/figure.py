@@ -336,6 +336,20 @@ class RunFigure:
                 for a in dynamic:
                     a.set_animated(False)
 
+    def background(self) -> np.ndarray:
+        """The figure without its moving artists, as every frame starts: an ``(H, W, 3)``
+        uint8 copy."""
+        with self._agg_canvas() as canvas:
+            dynamic = self.dynamic
+            for a in dynamic:
+                a.set_animated(True)
+            try:
+                canvas.draw()
+                return np.array(np.asarray(canvas.buffer_rgba())[..., :3])
+            finally:
+                for a in dynamic:
+                    a.set_animated(False)
+
     def render(self, t: int) -> np.ndarray:
         """One frame at step ``t``, fully redrawn: an ``(H, W, 3)`` uint8 copy."""
         with self._agg_canvas() as canvas:

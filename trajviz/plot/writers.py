@@ -17,13 +17,16 @@ import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from PIL import Image
 
 from .._io import atomic_dir, atomic_path
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .figure import RunFigure
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,8 @@ class FrameWriter(ABC):
 
     Subclasses set ``name``, ``extensions`` (``""`` means a folder), ``description`` and,
     if they need an optional encoder, override `available` and set ``install_hint``.
-    ``single_frame`` writers only want the last frame.
+    ``single_frame`` writers only want the last frame. ``needs_figure`` writers (the HTML
+    page) are given the `RunFigure` itself, through `write_figure`, instead of frames.
     """
 
     name: ClassVar[str]
@@ -41,6 +45,7 @@ class FrameWriter(ABC):
     description: ClassVar[str]
     install_hint: ClassVar[str] = ""
     single_frame: ClassVar[bool] = False
+    needs_figure: ClassVar[bool] = False
 
     @classmethod
     def available(cls) -> bool:
@@ -58,6 +63,11 @@ class FrameWriter(ABC):
             n_frames: how many frames ``frames`` yields.
             sample: representative frames stacked vertically (for building a palette).
         """
+
+    def write_figure(self, path: Path, figure: RunFigure, steps: np.ndarray, *,
+                     fps: float) -> None:
+        """Writes ``figure`` itself, to play ``steps`` at ``fps`` (``needs_figure`` writers)."""
+        raise NotImplementedError(f"the {self.name} writer takes frames, not a figure")
 
 
 WRITERS: dict[str, type[FrameWriter]] = {}
