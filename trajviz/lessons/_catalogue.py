@@ -18,6 +18,7 @@ from ._claims import (
     ArrivesFirst,
     DivergesAbove,
     DivergesAt,
+    GradientAbove,
     Jumps,
     LateLossOrder,
     Leaves,
@@ -117,13 +118,14 @@ def beale() -> Lesson:
         surface="beale", start=(1.0, 1.5), steps=400,
         tracks=(Track("sgd:lr=0.05", name="sgd 0.05"), Track("sgd:lr=0.01", name="sgd 0.01"),
                 Track("adam:lr=0.1")),
-        question="The gradient at the start is about 100, near the minimum it is tiny. Whose "
-                 "first steps are sane?",
+        question="The gradient at the start is longer than 90; near the minimum it is tiny. "
+                 "Whose first steps are sane?",
         caption="SGD's step is lr times the gradient: with lr 0.05 its first step is over 30 "
                 "times Adam's and it diverges at step 3; with lr 0.01 it survives but crawls "
                 "in the flat valley. Adam's first step is its lr along each axis, whatever "
                 "the gradient, and it reaches the minimum first.",
-        claims=(DivergesAt("sgd 0.05", step=3), StepIs("adam", step=0, length=0.1),
+        claims=(GradientAbove("adam", step=0, size=90), DivergesAt("sgd 0.05", step=3),
+                StepIs("adam", step=0, length=0.1),
                 StepRatio("sgd 0.05", "adam", step=0, factor=30),
                 ArrivesFirst("adam", "sgd 0.01", within=0.05)),
     )
@@ -138,8 +140,8 @@ def rosenbrock() -> Lesson:
         tracks=(Track("sgd:lr=0.001"), Track("momentum:lr=0.001"), Track("adam:lr=0.1")),
         question="Finding the valley is easy. Who follows its curve all the way to the "
                  "minimum at (1, 1)?",
-        caption="Within 20 steps every optimizer has lost 99% of its loss: the valley is "
-                "found. Its floor is nearly flat and curved: Adam gets within 0.2 of the "
+        caption="Within 20 steps every optimizer is down to 1% of its starting loss: the "
+                "valley is found. Its floor is nearly flat and curved: Adam gets within 0.2 of the "
                 "minimum first, then momentum; SGD crawls and never gets within 0.8.",
         claims=(*(LossDrops(t, share=0.01, by=20) for t in ("sgd", "momentum", "adam")),
                 ArrivesFirst("adam", "momentum", within=0.2),
@@ -173,9 +175,9 @@ def divergence() -> Lesson:
         tracks=(Track("sgd:lr=0.05", name="lr 0.05"), Track("sgd:lr=0.19", name="lr 0.19"),
                 Track("sgd:lr=0.21", name="lr 0.21")),
         question="Three learning rates for the same SGD. Which one blows up?",
-        caption="Along y the curvature is 10, so an lr above 2/10 = 0.2 overshoots by more "
-                "than it corrects: lr 0.21 zig-zags outwards and diverges at step 27 "
-                "(|y| > 10), lr 0.19 zig-zags inwards, lr 0.05 glides.",
+        caption="Along y the curvature is 10: above two over the curvature, 0.2, each step "
+                "overshoots by more than it corrects. lr 0.21 zig-zags outwards and diverges "
+                "at step 27 (|y| > 10); lr 0.19 zig-zags inwards; lr 0.05 glides.",
         claims=(DivergesAbove(limit=0.2), DivergesAt("lr 0.21", step=27),
                 ZigZags("lr 0.19", axis=1, steps=50),
                 Arrives("lr 0.19", within=1e-3, by=100)),

@@ -277,6 +277,23 @@ class Speeds(Claim):
 
 
 @dataclass(frozen=True)
+class GradientAbove(Claim):
+    """``track``'s gradient at ``step`` is longer than ``size``."""
+
+    track: str
+    step: int
+    size: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.track}'s gradient at step {self.step} is longer than {self.size:g}"
+
+    def check(self, tracks: Tracks) -> Verdict:
+        g = float(np.linalg.norm(tracks.run.grads[tracks.index(self.track), self.step]))
+        return self._verdict(g > self.size, f"|gradient| = {g:.4g}")
+
+
+@dataclass(frozen=True)
 class StepIs(Claim):
     """``track``'s update at ``step`` is ``length`` long along each axis (relative ``rtol``)."""
 

@@ -153,16 +153,21 @@ class RunFigure:
         self._legend = None
         self._legend_handles: list[tuple] = []
 
-    def _add_caption(self, fontsize: float = 10.0) -> SubplotSpec:
-        """A row under the title holding the caption; returns the space left below it."""
+    def _add_caption(self) -> SubplotSpec:
+        """A row under the title holding the caption, wrapped to the figure's width in the
+        largest font (10 pt down to 6) that keeps it within a fifth of the height; returns
+        the space left below it."""
         width, height = self.fig.get_size_inches()
-        chars = max(20, int(width * 72 / (0.55 * fontsize)))  # DejaVu Sans: ~0.55 em a glyph
-        text = "\n".join(textwrap.wrap(self.caption, chars, break_on_hyphens=False))
-        rows = (text.count("\n") + 1) * 1.3 * fontsize / 72
+        for fontsize in (10.0, 9.0, 8.0, 7.0, 6.0):
+            chars = max(20, int(width * 72 / (0.55 * fontsize)))  # DejaVu Sans: ~0.55 em
+            lines = textwrap.wrap(self.caption, chars, break_on_hyphens=False)
+            rows = len(lines) * 1.3 * fontsize / 72
+            if rows <= height / 5:
+                break
         outer = self.fig.add_gridspec(2, 1, height_ratios=[rows, max(height - rows, rows)])
         ax = self.fig.add_subplot(outer[0])
         ax.axis("off")
-        self.caption_text = ax.text(0.5, 0.5, text, ha="center", va="center",
+        self.caption_text = ax.text(0.5, 0.5, "\n".join(lines), ha="center", va="center",
                                     fontsize=fontsize, transform=ax.transAxes,
                                     zorder=Z_STATIC)
         return outer[1]
