@@ -27,6 +27,7 @@ from surfaces import Surface
 from .._io import atomic_path, check_writable
 from ..errors import UsageError
 from ..run import Run
+from ._blit import BlittedFigure
 from .figure import RunFigure
 from .writers import FrameWriter, ffmpeg_exe, writer_for
 
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class RunAnimation(FuncAnimation):
-    """A `FuncAnimation` over a `RunFigure`'s steps; `save` renders it by blitting.
+    """A `FuncAnimation` over the steps of a `RunFigure` (or any `BlittedFigure`, such as
+    a flow); `save` renders it by blitting.
 
     Attributes:
         run_figure: the figure it animates.
@@ -42,7 +44,7 @@ class RunAnimation(FuncAnimation):
         fps: its frame rate.
     """
 
-    def __init__(self, run_figure: RunFigure, steps: np.ndarray, fps: float) -> None:
+    def __init__(self, run_figure: BlittedFigure, steps: np.ndarray, fps: float) -> None:
         self.run_figure, self.steps, self.fps = run_figure, steps, fps
         super().__init__(run_figure.fig, run_figure.set_step, frames=[int(t) for t in steps],
                          interval=1000 / fps, blit=False, repeat=True, cache_frame_data=False)
@@ -67,15 +69,16 @@ def plot(run: Run, surface: Surface | str, **figure_options: Any) -> Figure:
     return rf.fig
 
 
-def save(obj: Animation | Figure | RunFigure, path: str | os.PathLike[str], *,
+def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], *,
          fps: float | None = None,
          frames: int | None = None, progress: bool | None = None,
          writer: str | FrameWriter | None = None) -> Path:
     """Writes an animation or figure; the format follows the extension (see `writers`).
 
     Args:
-        obj: a `RunAnimation` (from `animate`), a `RunFigure`, a static `Figure` (``.png``
-            only) or any matplotlib `Animation` (``.gif``/``.mp4``, matplotlib's own path).
+        obj: a `RunAnimation` (from `animate`), a `RunFigure` (or another
+            `BlittedFigure`), a static `Figure` (``.png`` only) or any matplotlib
+            `Animation` (``.gif``/``.mp4``, matplotlib's own path).
         path: ``.gif``, ``.mp4``, ``.png``, ``.html`` (a page that plays offline) or a
             folder name (numbered PNG frames).
         fps: frames per second (default: the animation's own, else 20).
@@ -95,7 +98,7 @@ def save(obj: Animation | Figure | RunFigure, path: str | os.PathLike[str], *,
         steps = obj.steps if frames is None else rf.frame_steps(frames)
         fps = fps or obj.fps
         obj._draw_was_started = True  # rendered here, not by matplotlib: no "deleted" warning
-    elif isinstance(obj, RunFigure):
+    elif isinstance(obj, BlittedFigure):
         rf, steps = obj, obj.frame_steps(frames)
     elif isinstance(obj, Figure):
         return _save_figure(obj, path, w)
@@ -113,7 +116,7 @@ def save(obj: Animation | Figure | RunFigure, path: str | os.PathLike[str], *,
     return path
 
 
-def _render(rf: RunFigure, steps: np.ndarray, path: Path, w: FrameWriter, *, fps: float,
+def _render(rf: BlittedFigure, steps: np.ndarray, path: Path, w: FrameWriter, *, fps: float,
             progress: bool | None) -> None:
     if w.extensions != ("",):
         check_writable(path)

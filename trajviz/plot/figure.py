@@ -10,9 +10,8 @@ look changed (a legend entry, a panel's axis) are repainted, exactly as a full d
 
 from __future__ import annotations
 
-import contextlib
 import textwrap
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -28,6 +27,7 @@ from surfaces import Surface
 from ..errors import UsageError
 from ..resolve import resolve_surface
 from ..run import Run
+from ._blit import BlittedFigure
 from ._repaint import Repainter
 from .panels import (
     Z_STATIC,
@@ -55,7 +55,7 @@ def display_name(surface: Surface) -> str:
                                           for k, v in changed.items()) if changed else "")
 
 
-class RunFigure:
+class RunFigure(BlittedFigure):
     """Draws a `Run` on a surface and can move to any step quickly.
 
     Args:
@@ -267,24 +267,6 @@ class RunFigure:
             raise UsageError("this figure has no update panel (updates=False)")
         return np.column_stack([p.values() for p in self.update_panels])
 
-    def frame_steps(self, frames: int | None = None) -> np.ndarray:
-        """The steps an animation shows: every step, or ``frames`` evenly spread ones
-        (always including the first and the last)."""
-        total = self.run.steps + 1
-        if frames is None or frames >= total:
-            return np.arange(total)
-        if frames < 1:
-            raise UsageError(f"frames must be at least 1, got {frames}")
-        if frames == 1:
-            return np.array([self.run.steps])
-        return np.unique(np.linspace(0, self.run.steps, frames).round().astype(int))
-
-    @property
-    def pixel_size(self) -> tuple[int, int]:
-        """``(width, height)`` of a rendered frame in pixels."""
-        w, h = self.fig.canvas.get_width_height(physical=True)
-        return int(w), int(h)
-
     def keys(self) -> dict[Artist, Hashable]:
         """How the parts a new run may change look now (each panel's axes), for `redraw`."""
         keys: dict[Artist, Hashable] = {}
@@ -320,57 +302,3 @@ class RunFigure:
         """The rectangles (pixels from the bottom left) the last `redraw` repainted: the
         whole figure after a full draw, none after a step."""
         return list(self._repainter.repainted) if self._repainter is not None else []
-
-    def frames(self, steps: Sequence[int]) -> Iterator[np.ndarray]:
-        """Renders ``steps`` by blitting; yields each frame as an ``(H, W, 3)`` uint8 view
-        that is valid until the next frame is rendered."""
-        with self._agg_canvas() as canvas:
-            dynamic = self.dynamic
-            for a in dynamic:
-                a.set_animated(True)
-            try:
-                canvas.draw()
-                background = canvas.copy_from_bbox(self.fig.bbox)
-                for t in steps:
-                    canvas.restore_region(background)
-                    self.set_step(int(t))
-                    for a in dynamic:
-                        self.fig.draw_artist(a)
-                    yield np.asarray(canvas.buffer_rgba())[..., :3]
-            finally:
-                for a in dynamic:
-                    a.set_animated(False)
-
-    def background(self) -> np.ndarray:
-        """The figure without its moving artists, as every frame starts: an ``(H, W, 3)``
-        uint8 copy."""
-        with self._agg_canvas() as canvas:
-            dynamic = self.dynamic
-            for a in dynamic:
-                a.set_animated(True)
-            try:
-                canvas.draw()
-                return np.array(np.asarray(canvas.buffer_rgba())[..., :3])
-            finally:
-                for a in dynamic:
-                    a.set_animated(False)
-
-    def render(self, t: int) -> np.ndarray:
-        """One frame at step ``t``, fully redrawn: an ``(H, W, 3)`` uint8 copy."""
-        with self._agg_canvas() as canvas:
-            self.set_step(t)
-            canvas.draw()
-            return np.array(np.asarray(canvas.buffer_rgba())[..., :3])
-
-    @contextlib.contextmanager
-    def _agg_canvas(self) -> Iterator[FigureCanvasAgg]:
-        """The figure's canvas if it can render to a pixel buffer, else a temporary one."""
-        canvas = self.fig.canvas
-        if isinstance(canvas, FigureCanvasAgg):
-            yield canvas
-            return
-        agg = FigureCanvasAgg(self.fig)
-        try:
-            yield agg
-        finally:
-            self.fig.set_canvas(canvas)

@@ -29,6 +29,7 @@ from PIL import Image
 from .. import __version__
 from .._io import atomic_path
 from ..errors import UsageError
+from ._blit import BlittedFigure
 from .figure import RunFigure, display_name
 from .panels import SurfacePanel
 from .writers import FrameWriter, register
@@ -51,8 +52,11 @@ class HtmlWriter(FrameWriter):
         raise UsageError("an HTML page is made from a RunFigure or an animation of one, "
                          "not from frames")
 
-    def write_figure(self, path: Path, figure: RunFigure, steps: np.ndarray, *,
+    def write_figure(self, path: Path, figure: BlittedFigure, steps: np.ndarray, *,
                      fps: float) -> None:
+        if not isinstance(figure, RunFigure):
+            raise UsageError(f"an HTML page shows a race (a RunFigure), not a "
+                             f"{type(figure).__name__}; save this one as .gif, .mp4 or .png")
         page = page_html(figure, steps, fps=fps)
         with atomic_path(path) as tmp:
             tmp.write_text(page, encoding="utf-8")

@@ -26,7 +26,7 @@ from .._io import atomic_dir, atomic_path
 from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from .figure import RunFigure
+    from ._blit import BlittedFigure
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class FrameWriter(ABC):
             sample: representative frames stacked vertically (for building a palette).
         """
 
-    def write_figure(self, path: Path, figure: RunFigure, steps: np.ndarray, *,
+    def write_figure(self, path: Path, figure: BlittedFigure, steps: np.ndarray, *,
                      fps: float) -> None:
         """Writes ``figure`` itself, to play ``steps`` at ``fps`` (``needs_figure`` writers)."""
         raise NotImplementedError(f"the {self.name} writer takes frames, not a figure")
