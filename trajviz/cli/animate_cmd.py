@@ -8,7 +8,7 @@ from pathlib import Path
 from .._io import atomic_path, check_writable
 from ..errors import UsageError
 from ..optimizers import SEED_OPTIMIZERS
-from ..plot.animate import animate, plot, save
+from ..plot.animate import RunAnimation, animate, plot, save
 from ..plot.figure import VIEWS
 from ..plot.theme import THEMES
 from ..plot.writers import supported, writer_for
@@ -25,6 +25,8 @@ ANIMATE_EXAMPLES = """\
   trajviz animate --surface quadratic:kappa=50 --optimizers sgd:lr=0.03 \\
       --scheduler steplr:step_size=50,gamma=0.5
   trajviz animate --from run.npz --out frames/          # a folder of numbered PNG frames
+  trajviz animate --surface rosenbrock --out race.html  # one page that plays offline
+  trajviz animate --surface himmelblau --flow 32        # 32 x 32 starts as particles
 """
 PLOT_EXAMPLES = """\
   trajviz plot --surface rosenbrock                     # writes rosenbrock.png
@@ -41,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=20, help="frames per second")
     p.add_argument("--frames", type=int, default=200,
                    help="at most this many frames (long runs are subsampled evenly)")
+    p.add_argument("--flow", type=int, metavar="N",
+                   help="start every optimizer from each cell of an N x N grid over the "
+                        "domain and animate the starts as particles, one panel per optimizer")
     p.set_defaults(func=main_animate)
     p = add_command(sub, "plot", "Plot optimizers' paths on a surface as a static figure.",
                     PLOT_EXAMPLES)
@@ -57,8 +62,9 @@ def _add_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
                    f"formats: {supported()}")
     p.add_argument("--view", choices=VIEWS, default="2d")
     p.add_argument("--theme", choices=sorted(THEMES), default="light")
-    p.add_argument("--size", type=_parse_size, default=(8.0, 6.0), metavar="WxH",
-                   help="figure size in inches, e.g. 8x6 (times --dpi gives pixels)")
+    p.add_argument("--size", type=_parse_size, metavar="WxH",
+                   help="figure size in inches, e.g. 8x6 (times --dpi gives pixels; "
+                        "default 8x6, with --flow about 2.4 inches a panel)")
     p.add_argument("--dpi", type=int, default=100)
     p.add_argument("--title", help="title (default: the surface's name)")
     p.add_argument("--no-updates", dest="updates", action="store_false",
@@ -99,7 +105,7 @@ def _run_and_surface(args: argparse.Namespace):
 
 def _figure_options(args: argparse.Namespace) -> dict:
     return dict(updates=args.updates, arrows=args.arrows, loss_panel=args.loss_panel,
-                view=args.view, theme=args.theme, size=args.size, dpi=args.dpi,
+                view=args.view, theme=args.theme, size=args.size or (8.0, 6.0), dpi=args.dpi,
                 title=args.title)
 
 
@@ -120,11 +126,29 @@ def main_animate(args: argparse.Namespace) -> int:
     writer = writer_for(out)  # an unknown format or a missing encoder fails before any work
     if writer.extensions != ("",):
         check_writable(out)
-    surface, run = _run_and_surface(args)
-    anim = animate(run, surface, frames=args.frames, fps=args.fps, **_figure_options(args))
+    if args.flow is not None:
+        anim = _flow(args)
+    else:
+        surface, run = _run_and_surface(args)
+        anim = animate(run, surface, frames=args.frames, fps=args.fps, **_figure_options(args))
     path = save(anim, out, writer=writer, progress=args.progress)
     print(f"wrote {path}")
     return 0
+
+
+def _flow(args: argparse.Namespace) -> RunAnimation:
+    """``--flow N``: the run from every start of an N x N grid, as particles."""
+    from ..plot.flow import animate_flow, flow_starts
+
+    if args.run_file or args.start or args.starts is not None:
+        raise UsageError("--flow makes its own starts (an N x N grid over the domain); "
+                         "leave out --from, --start and --starts")
+    if args.view != "2d" or args.arrows:
+        raise UsageError("--flow draws particles on 2d panels; leave out --view 3d and --arrows")
+    args.starts = flow_starts(args.surface or "rosenbrock", args.flow)
+    surface, run = _run_and_surface(args)
+    return animate_flow(run, surface, frames=args.frames, fps=args.fps, theme=args.theme,
+                        size=args.size, dpi=args.dpi, title=args.title)
 
 
 def main_plot(args: argparse.Namespace) -> int:
