@@ -27,6 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 
 from surfaces import Surface
 
@@ -91,24 +92,32 @@ class FlowFigure(BlittedFigure):
             self.fig.set_facecolor(self.theme.background)
             axes = self.fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
             self.particles: list[list[tuple[np.ndarray, Line2D]]] = []
-            self.counts = []
+            self.counts: list[list[tuple[str, Text]]] = []
             for j, ax in enumerate(axes):
                 if j >= n_opt:
                     ax.set_visible(False)
                     continue
                 SurfacePanel(ax, self.surface, grid, self.theme)
-                ax.set_title(self.data.legend[j], fontsize=9.5, color=self.theme.foreground)
+                # the title's empty second line makes room for the counters
+                ax.set_title(self.data.legend[j] + "\n", fontsize=9.5,
+                             color=self.theme.foreground)
                 ax.label_outer()
                 self.particles.append(self._particles(ax, j))
-                self.counts.append(ax.text(0.02, 0.02, "", transform=ax.transAxes,
-                                           fontsize=8, zorder=5, color=self.theme.foreground,
-                                           bbox=dict(facecolor=self.theme.background,
-                                                     alpha=0.8, edgecolor="none", pad=1.5)))
-            self.title_text = self.fig.suptitle("", fontsize=12, fontweight="bold")
+                self.counts.append(self._counters(ax, j))
+            side = math.isqrt(k)
+            starts = f"{side} x {side}" if side * side == k else f"{k}"
+            self.title_text = self.fig.suptitle(f"{self.title}   ·   {starts} starts   ·",
+                                                fontsize=12, fontweight="bold")
+            self.step_text = self.fig.text(0, 0, "", fontsize=12, fontweight="bold")
             self._legend()
             self.set_step(0)
             self.fig.canvas.draw()  # lays the figure out once ...
         self.fig.set_layout_engine("none")  # ... and keeps that layout for every frame
+        # the step counter follows the (now placed) title
+        x, y = self.title_text.get_position()
+        box = self.title_text.get_window_extent().transformed(self.fig.transFigure.inverted())
+        self.step_text.set_position((box.x1 + 0.008, y))
+        self.step_text.set_va(self.title_text.get_va())
 
     def _fate_colours(self) -> np.ndarray:
         """``(n, 4)``: the colour of the minimum each run ends near, else grey; a surface
@@ -150,10 +159,30 @@ class FlowFigure(BlittedFigure):
             groups.append((np.flatnonzero(which.ravel() == c), line))
         return groups
 
+    def _counters(self, ax: Any, j: int) -> list[tuple[str, Text]]:
+        """Static labels over the panel, each with a value beside it that changes with the
+        step: the share of the panel's particles near a minimum and, where some diverge, the
+        share gone. Only the values' few glyphs are drawn again for each frame."""
+        k = self.pos.shape[1]
+        kinds = ["near a minimum"] if self.surface.minima else []
+        if (self.run.diverged_at[j * k:(j + 1) * k] >= 0).any():
+            kinds.append("diverged")
+        th = self.theme
+        counters = []
+        for kind, x in zip(kinds, (0.0, 0.62), strict=False):
+            label = ax.text(x, 1.02, kind, transform=ax.transAxes, fontsize=8, va="bottom",
+                            color=th.foreground)
+            value = ax.annotate("", xy=(1, 0), xycoords=label, xytext=(3, 0),
+                                textcoords="offset points", va="bottom", fontsize=8,
+                                fontweight="bold", color=th.foreground, zorder=5)
+            counters.append((kind, value))
+        return counters
+
     @property
     def dynamic(self) -> list[Artist]:
         lines = [line for groups in self.particles for _, line in groups]
-        return [*lines, *self.counts, self.title_text]
+        values = [value for counters in self.counts for _, value in counters]
+        return [*lines, *values, self.step_text]
 
     def set_step(self, t: int) -> list[Artist]:
         """Moves every particle to step ``t`` (a diverged one is gone from its step on)."""
@@ -161,22 +190,16 @@ class FlowFigure(BlittedFigure):
         here = self.pos[:, :, t]
         minima = np.asarray(self.surface.minima, dtype=float).reshape(-1, 2)
         k = here.shape[1]
-        for j, (groups, count) in enumerate(zip(self.particles, self.counts, strict=True)):
+        for j, (groups, counters) in enumerate(zip(self.particles, self.counts, strict=True)):
             for rows, line in groups:
                 line.set_data(here[j, rows, 0], here[j, rows, 1])
-            parts = []
+            shares = {"diverged": np.isnan(here[j]).any(axis=1).sum() / k}
             if len(minima):
                 dist = np.linalg.norm(here[j][:, None, :] - minima[None], axis=-1).min(axis=1)
-                parts.append(f"near a minimum {(dist <= self.tol).sum() / k:.0%}")
-            gone = np.isnan(here[j]).any(axis=1).sum()
-            if gone:
-                parts.append(f"diverged {gone / k:.0%}")
-            count.set_text("  ·  ".join(parts))
-            count.set_visible(bool(parts))
-        side = math.isqrt(k)
-        starts = f"{side} x {side}" if side * side == k else f"{k}"
-        self.title_text.set_text(f"{self.title}   ·   {starts} starts   ·   "
-                                 f"step {t} / {self.run.steps}")
+                shares["near a minimum"] = (dist <= self.tol).sum() / k
+            for kind, value in counters:
+                value.set_text(f"{shares[kind]:.0%}")
+        self.step_text.set_text(f"step {t} / {self.run.steps}")
         return self.dynamic
 
 
