@@ -4,8 +4,10 @@
 
 writes lr.png (step size), noise.png (batch / stochastic / mini-batch), ravine.png
 (SGD, momentum, Nesterov), adaptive.png and adaptive.gif (the adaptive family) and
-schedules.png (learning-rate schedules), and prints a table for each. ``TRAJVIZ_SMALL=1``
-makes it quick (fewer steps, smaller figures), as the tests run it.
+schedules.png (learning-rate schedules), and prints a table for each; then runs every
+lesson (`trajviz.lessons`), prints its claims as checked on the run and writes one GIF per
+lesson (ravine.gif, saddle.gif, ...). ``TRAJVIZ_SMALL=1`` makes it quick (fewer steps,
+smaller figures), as the tests run it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from matplotlib.figure import Figure
 
 import surfaces
 import trajviz
+from trajviz import lessons
 from trajviz.cli._common import format_table
 from trajviz.summary import summarize
 
@@ -114,6 +117,12 @@ def main() -> None:
     ax_loss.set(xlabel="step", ylabel="loss", title="loss")
     ax_lr.legend()
     trajviz.save(fig, out / "schedules.png")
+
+    for name in lessons.names():
+        result = lessons.get(name).run().check()  # raises if a caption's claim fails
+        print(f"\n{result.report()}")
+        result.save(out / f"{name}.gif", frames=12 if SMALL else 150,
+                    question_frames=4 if SMALL else 30, progress=False, **FIG)
     print(f"\nfigures in {out}")
 
 

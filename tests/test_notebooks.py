@@ -26,7 +26,7 @@ EXPECTED = {
 }
 # script -> (the files it must write into --out, a line it must print)
 SCRIPTS = {
-    "gradient_descent.py": (["ravine.png", "adaptive.gif", "schedules.png"],
+    "gradient_descent.py": (["ravine.png", "adaptive.gif", "schedules.png", "saddle.gif"],
                             "trajviz matches the hand-written loop"),
     "explorer_latency.py": ([], "one learning rate (1 re-run)"),
     "mnist_landscape.py": (["landscape.png", "accuracy.txt"], "held-out accuracy"),
