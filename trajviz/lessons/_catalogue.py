@@ -83,8 +83,8 @@ def saddle() -> Lesson:
         question="Starting on the saddle's axis (y = 0): which optimizers get out of the "
                  "saddle?",
         caption="On y = 0 the gradient has no y part: SGD, momentum and Adam slide into the "
-                "saddle point and stay there, as nothing breaks the symmetry. Noisy "
-                "gradients push SGD off the axis, and the loss falls away without bound.",
+                "saddle point and stay, as nothing breaks the symmetry. Noisy gradients push "
+                "SGD off the axis and out.",
         claims=(StaysOn("sgd", axis=1), StaysOn("momentum", axis=1), StaysOn("adam", axis=1),
                 Arrives("sgd", within=1e-3, by=100, point=(0.0, 0.0)),
                 Leaves("noisy sgd", axis=1, beyond=1.0, by=60)),
