@@ -56,6 +56,19 @@
     ctx.stroke();
   }
 
+  // every trajectory's points (N, T + 1, 2) up to step t, each in its colour
+  function paths(points, t, width, alpha, cap) {
+    ctx.lineJoin = "round";
+    ctx.lineCap = cap;
+    ctx.lineWidth = width;
+    ctx.globalAlpha = alpha;
+    for (let i = 0; i < N; i++) {
+      ctx.strokeStyle = D.colors[i];
+      polyline(points, i * 2 * (T + 1), 0, head(i, t));
+    }
+    ctx.globalAlpha = 1;
+  }
+
   function dot(x, y, r, fill, edge, width) {
     if (Number.isNaN(x) || Number.isNaN(y)) return;
     ctx.beginPath();
@@ -86,14 +99,7 @@
     for (let i = 0; i < N; i++) {
       dot(xy[i * stride], xy[i * stride + 1], m.start_radius, D.theme.bg, D.theme.fg, D.scale);
     }
-    ctx.lineJoin = "round";
-    ctx.lineCap = "round";
-    ctx.lineWidth = m.path_width;
-    ctx.globalAlpha = m.path_alpha;
-    for (let i = 0; i < N; i++) {
-      ctx.strokeStyle = D.colors[i];
-      polyline(xy, i * stride, 0, head(i, t));
-    }
+    paths(xy, t, m.path_width, m.path_alpha, "round");
     ctx.lineCap = "butt";
     ctx.lineWidth = m.trail_width;
     for (let i = 0; i < N; i++) {
@@ -145,14 +151,7 @@
     if (!lossXY) return;
     const p = D.loss_panel;
     clipTo(p.clip);
-    ctx.lineJoin = "round";
-    ctx.lineCap = "butt";
-    ctx.lineWidth = p.width;
-    ctx.globalAlpha = p.alpha;
-    for (let i = 0; i < N; i++) {
-      ctx.strokeStyle = D.colors[i];
-      polyline(lossXY, i * 2 * (T + 1), 0, head(i, t));
-    }
+    paths(lossXY, t, p.width, p.alpha, "butt");
     ctx.restore();
   }
 
