@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["trajviz", "surfaces"])
+@pytest.mark.parametrize("package", ["trajviz", "surfaces", "trajviz.lessons"])
 def test_every_public_name_imports(package):
     module = importlib.import_module(package)
     assert module.__all__ == sorted(module.__all__)

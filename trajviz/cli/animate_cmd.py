@@ -37,7 +37,8 @@ STATIC_FORMATS = (".png", ".svg", ".pdf")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "animate", "Animate optimizers on a surface: GIF, MP4, PNG frames.",
+    p = add_command(sub, "animate", "Animate optimizers on a surface: GIF, MP4, PNG frames, "
+                    "an offline HTML page.",
                     ANIMATE_EXAMPLES)
     _add_options(p, default_out="SURFACE.gif")
     p.add_argument("--fps", type=float, default=20, help="frames per second")

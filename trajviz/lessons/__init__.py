@@ -47,8 +47,6 @@ from ._claims import (
 from ._lesson import QUESTION_STEP, ClaimError, Lesson, LessonFigure, LessonRun, Track
 
 __all__ = [
-    "LESSONS",
-    "QUESTION_STEP",
     "Arrives",
     "ArrivesFirst",
     "Claim",
@@ -57,6 +55,7 @@ __all__ = [
     "DivergesAt",
     "GradientAbove",
     "Jumps",
+    "LESSONS",
     "LateLossOrder",
     "Leaves",
     "Lesson",
@@ -65,6 +64,7 @@ __all__ = [
     "LossDrops",
     "LossFalls",
     "LrAt",
+    "QUESTION_STEP",
     "Speeds",
     "StaysAway",
     "StaysOn",
