@@ -109,10 +109,11 @@ def test_cli_flow_writes_one_panel_per_optimizer(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.parametrize("flags, message", [
     (["--flow", "0"], "at least 1 start per side"),
+    (["--flow", "100000"], "would record 80,000,000,000 runs"),
     (["--flow", "4", "--start", "0,0"], "--flow makes its own starts"),
     (["--flow", "4", "--view", "3d"], "--flow draws particles on 2d panels"),
     (["--flow", "4", "--out", "f.html"], "not a FlowFigure"),
-], ids=["zero", "start", "3d", "html"])
+], ids=["zero", "huge", "start", "3d", "html"])
 def test_cli_flow_bad_input_exits_2_and_writes_nothing(flags, message, tmp_path, monkeypatch,
                                                        capsys):
     monkeypatch.chdir(tmp_path)

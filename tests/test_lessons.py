@@ -144,6 +144,23 @@ def test_unknown_lesson_names_the_choices(capsys):
     assert "valid lessons: ravine, saddle" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--fps", "inf"], "--fps must be in (0, 1000]"),
+    (["--fps", "nan"], "--fps must be in (0, 1000]"),
+    (["--question-seconds", "-1"], "--question-seconds in [0, 60]"),
+    (["--frames", "0"], "--frames at least 1"),
+    (["--out", "x.avi"], "unknown extension '.avi'"),
+    (["--out", "missing/x.gif"], "folder 'missing' does not exist"),
+], ids=["fps-inf", "fps-nan", "question", "frames", "extension", "folder"])
+def test_bad_lesson_options_exit_2_and_write_nothing(flags, message, tmp_path, monkeypatch,
+                                                     capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["lesson", "ravine", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_lists_and_renders(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["lesson", "--list"]) == 0

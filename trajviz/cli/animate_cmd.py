@@ -139,14 +139,19 @@ def main_animate(args: argparse.Namespace) -> int:
 
 def _flow(args: argparse.Namespace) -> RunAnimation:
     """``--flow N``: the run from every start of an N x N grid, as particles."""
-    from ..plot.flow import animate_flow, flow_starts
+    from ..plot.flow import animate_flow, check_flow_size, flow_starts
 
     if args.run_file or args.start or args.starts is not None:
         raise UsageError("--flow makes its own starts (an N x N grid over the domain); "
                          "leave out --from, --start and --starts")
     if args.view != "2d" or args.arrows:
         raise UsageError("--flow draws particles on 2d panels; leave out --view 3d and --arrows")
-    args.starts = flow_starts(args.surface or "rosenbrock", args.flow)
+    surface = resolve_surface(args.surface or "rosenbrock")
+    check_flow_size(args.flow, len(teaching_optimizers(surface, args.optimizers
+                                                       or SEED_OPTIMIZERS)),
+                    args.steps or teaching(surface).steps,
+                    itemsize=8 if args.dtype == "float64" else 4)
+    args.starts = flow_starts(surface, args.flow)
     surface, run = _run_and_surface(args)
     return animate_flow(run, surface, frames=args.frames, fps=args.fps, theme=args.theme,
                         size=args.size, dpi=args.dpi, title=args.title)

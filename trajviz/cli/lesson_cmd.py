@@ -51,9 +51,9 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise UsageError(f"give a lesson NAME or --list; lessons: {', '.join(lessons.names())}")
-    if not (args.fps > 0 and args.frames >= 1 and args.question_seconds >= 0):
-        raise UsageError("--fps must be positive, --frames at least 1 and --question-seconds "
-                         f"at least 0, got {args.fps:g}, {args.frames}, "
+    if not (0 < args.fps <= 1000 and args.frames >= 1 and 0 <= args.question_seconds <= 60):
+        raise UsageError("--fps must be in (0, 1000], --frames at least 1 and "
+                         f"--question-seconds in [0, 60], got {args.fps:g}, {args.frames}, "
                          f"{args.question_seconds:g}")
     lesson = lessons.get(args.name)
     out = Path(args.out) if args.out else Path(f"{lesson.name}.gif")

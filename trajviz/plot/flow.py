@@ -54,6 +54,18 @@ def flow_starts(surface: Surface | str, n: int) -> np.ndarray:
     return np.stack([gx.ravel(), gy.ravel()], axis=-1)
 
 
+def check_flow_size(n: int, optimizers: int, steps: int, *, itemsize: int = 4,
+                    limit_gb: float = 4.0) -> None:
+    """Refuses, before any work, a flow whose recorded history (positions, loss, gradients
+    and updates of every run at every step) would pass ``limit_gb``."""
+    runs = n * n * optimizers
+    size = runs * (steps + 1) * 7 * itemsize / 2**30
+    if size > limit_gb:
+        raise UsageError(f"a flow of {n} x {n} starts x {optimizers} optimizers x {steps} "
+                         f"steps would record {runs:,} runs (about {size:,.1f} GB; the limit "
+                         f"is {limit_gb:g} GB): use a smaller N or fewer steps")
+
+
 class FlowFigure(BlittedFigure):
     """Each optimizer's starts as particles on its own panel of the surface.
 
