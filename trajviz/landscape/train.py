@@ -1,4 +1,15 @@
-"""Training each optimizer from one seeded initialisation, recording the weights' path."""
+"""Training each optimizer from one seeded initialisation, recording the weights' path and,
+at every iteration, what the optimizer did to all the weights.
+
+Every iteration records the mini-batch loss, the size of the update (the norm of the change
+of all weights) and the share of the weights that moved whose move has the sign of the
+negative mini-batch gradient: 100 % for plain SGD, whose update is ``-lr * gradient``; lower
+for optimizers with momentum (Adam's, Adamax's, momentum's update follows a running mean).
+
+A run diverges at the first iteration whose loss or update is not finite, or after which
+the weights' norm exceeds `EXPLODED` times their initial norm (a net blown that far is
+dead, and its path would swamp every plane); its records stop there.
+"""
 
 from __future__ import annotations
 
@@ -11,46 +22,60 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parameters_to_vector
 from tqdm.auto import tqdm
 
 from ..errors import UsageError
-from ..optimizers import OptimizerSpec, parse_optimizers
+from ..optimizers import OptimizerSpec
+from ..teaching import NET, NET_BATCH_SIZE, net_optimizers
 
 log = logging.getLogger(__name__)
 LossFn = Callable[[Tensor, Tensor], Tensor]
+RECORDS = 50  # records along a path by default (plus the start)
+EXPLODED = 1000.0  # weights this many times their initial norm count as diverged
 
-# The seed tutorial's settings: SGD-family at lr 0.1, the adaptive ones at torch's defaults.
-SEED_SETTINGS = ("sgd:lr=0.1", "momentum:lr=0.1", "nesterov:lr=0.1", "adam", "adagrad",
-                 "adadelta", "adamax", "rmsprop")
+# The seed tutorial's eight, at its settings (`trajviz.teaching.NET`).
+SEED_SETTINGS = tuple(s.spec for s in net_optimizers())
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How each optimizer trains.
+    """How each optimizer trains (defaults: the seed tutorial's).
 
     Attributes:
         iterations: optimizer steps.
         batch_size: images per step (the whole training set is batch gradient descent,
             1 is stochastic gradient descent).
-        record_every: record the flattened weights every this many steps (and at the end).
+        record_every: record the flattened weights every this many steps (and at the end);
+            default ``iterations / 50``.
         seed: seeds the batch order, identical for every optimizer.
     """
 
-    iterations: int = 500
-    batch_size: int = 100
-    record_every: int = 10
+    iterations: int = NET.steps
+    batch_size: int = NET_BATCH_SIZE
+    record_every: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "batch_size", "record_every"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"{name.replace('_', '-')} must be at least 1, "
-                                 f"got {getattr(self, name)}")
+        for name in ("iterations", "batch_size", "record_every", "seed"):
+            value = getattr(self, name)
+            if value is None and name == "record_every":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise UsageError(f"{name.replace('_', '-')} must be a whole number, got "
+                                 f"{value!r}")
+            low = 0 if name == "seed" else 1
+            if not low <= value < 2**63:
+                raise UsageError(f"{name.replace('_', '-')} must be at least {low} (and below "
+                                 f"2**63), got {value}")
+
+    @property
+    def every(self) -> int:
+        """The recording interval in force."""
+        return self.record_every or max(1, self.iterations // RECORDS)
 
     @property
     def recorded_steps(self) -> np.ndarray:
-        steps = list(range(0, self.iterations, self.record_every)) + [self.iterations]
+        steps = list(range(0, self.iterations, self.every)) + [self.iterations]
         return np.array(steps, dtype=np.int64)
 
 
@@ -62,11 +87,17 @@ class Trajectory:
         label: the optimizer's label (``adam``, ``sgd(lr=0.1)``).
         spec: the optimizer's full description (`OptimizerSpec.describe`).
         params: ``(r, n_params)`` float32 CPU tensor, the flattened weights (in
-            ``parameters_to_vector`` order) at ``steps``.
-        steps: ``(r,)`` the step of each record (0 is the shared initialisation).
-        train_loss: ``(iterations,)`` the mini-batch loss of every step.
+            ``parameters_to_vector`` order) at ``steps``; only finite weights are recorded.
+        steps: ``(r,)`` the iteration of each record (0 is the shared initialisation).
+        train_loss: ``(iterations,)`` the mini-batch loss of every iteration (NaN after a
+            divergence).
+        update_norm: ``(iterations,)`` the norm of each iteration's change of all weights.
+        sign_share: ``(iterations,)`` of the weights that moved, the share whose move has
+            the sign of the negative mini-batch gradient (NaN where none moved).
         test_acc: ``(r,)`` held-out accuracy at each record.
-        diverged_at: the step whose loss was not finite, or -1; records stop there.
+        diverged_at: the first iteration whose loss or update was not finite or that took
+            the weights beyond `EXPLODED` times their initial norm, or -1; the records
+            stop before it.
         lr: the learning rate in force (the optimizer's own default when not given).
     """
 
@@ -75,12 +106,19 @@ class Trajectory:
     params: Tensor
     steps: np.ndarray
     train_loss: np.ndarray
+    update_norm: np.ndarray
+    sign_share: np.ndarray
     test_acc: np.ndarray
     diverged_at: int = -1
     lr: float = float("nan")
 
     @property
+    def diverged(self) -> bool:
+        return self.diverged_at >= 0
+
+    @property
     def final(self) -> Tensor:
+        """The last recorded (finite) weights."""
         return self.params[-1]
 
     @property
@@ -101,11 +139,19 @@ class Training:
     def labels(self) -> list[str]:
         return [t.label for t in self.trajectories]
 
+    @property
+    def converged(self) -> list[int]:
+        """Indices of the trajectories that did not diverge."""
+        return [i for i, t in enumerate(self.trajectories) if not t.diverged]
+
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Header and rows of final held-out accuracy per optimizer, for printing."""
-        rows = [[t.label, f"{100 * t.final_acc:.2f}%", f"{t.train_loss[-20:].mean():.4f}",
-                 "-" if t.diverged_at < 0 else f"at step {t.diverged_at}"]
-                for t in self.trajectories]
+        rows = []
+        for t in self.trajectories:
+            tail = t.train_loss[np.isfinite(t.train_loss)][-20:]
+            rows.append([t.label, f"{100 * t.final_acc:.2f}%",
+                         f"{tail.mean():.4f}" if tail.size else "-",
+                         f"at iteration {t.diverged_at}" if t.diverged else "-"])
         return ["optimizer", "held-out accuracy", "train loss (last 20)", "diverged"], rows
 
 
@@ -134,7 +180,8 @@ def train(
     """Trains a copy of ``model`` with each optimizer, all from ``model``'s current weights.
 
     Every optimizer sees the same sequence of mini-batches, so the paths differ only by the
-    optimizer. The data must already be on the model's device.
+    optimizer. The data must already be on the model's device. An optimizer named without
+    ``lr`` trains at the seed tutorial's learning rate where it gave one (`net_optimizers`).
 
     Args:
         model: the initial model (left unchanged).
@@ -149,12 +196,16 @@ def train(
         A `Training` with one `Trajectory` per optimizer.
     """
     config = config or TrainConfig()
-    specs = parse_optimizers(optimizers)
+    specs = net_optimizers(optimizers)
+    if not specs:
+        raise UsageError("no optimizer given")
     x, y = train_data
     if config.batch_size > len(x):
         raise UsageError(f"batch size {config.batch_size} is larger than the training set "
                          f"({len(x)} images)")
-    init = parameters_to_vector(model.parameters()).detach().float().cpu()
+    if len({p.dtype for p in model.parameters()}) != 1:
+        raise UsageError("the model's parameters must share one dtype")
+    init = torch.nn.utils.parameters_to_vector(model.parameters()).detach().float().cpu()
     total = len(specs) * config.iterations
     bar = tqdm(total=total, desc="training", unit="step", delay=0.5, leave=False,
                disable=None if progress is None else not progress)
@@ -165,8 +216,10 @@ def train(
             trajectories.append(_train_one(model, spec, x, y, held_out, config, loss_fn, bar))
     meta = {"optimizers": [s.describe() for s in specs], "labels": [s.label for s in specs],
             "iterations": config.iterations, "batch_size": config.batch_size,
-            "record_every": config.record_every, "train_seed": config.seed,
-            "n_params": int(init.numel())}
+            "record_every": config.every, "train_seed": config.seed,
+            "n_params": int(init.numel()),
+            "diverged_at": [t.diverged_at for t in trajectories],
+            "lr": [t.lr for t in trajectories]}
     return Training(tuple(trajectories), init, config, meta)
 
 
@@ -179,45 +232,87 @@ def _batches(n: int, config: TrainConfig, device: torch.device):
             yield perm[i:i + config.batch_size]
 
 
+def _flat(net: nn.Module) -> tuple[Tensor, Tensor]:
+    """Makes every parameter of ``net`` a view into one flat weight buffer and its ``.grad``
+    a view into one flat gradient buffer (``parameters_to_vector`` order), and returns them:
+    an optimizer's in-place update lands in the buffer, and backward adds into the grads."""
+    params = list(net.parameters())
+    weights = torch.cat([p.detach().reshape(-1) for p in params])
+    grads = torch.zeros_like(weights)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = weights[offset:offset + n].view_as(p)
+        p.grad = grads[offset:offset + n].view_as(p)
+        offset += n
+    return weights, grads
+
+
 def _train_one(model: nn.Module, spec: OptimizerSpec, x: Tensor, y: Tensor,
                held_out: tuple[Tensor, Tensor], config: TrainConfig, loss_fn: LossFn,
                bar: tqdm) -> Trajectory:
     net = copy.deepcopy(model).train()
+    weights, grads = _flat(net)
     opt = spec.build(net.parameters())
     record_at = set(config.recorded_steps.tolist())
-    params, accs, losses = [], [], np.full(config.iterations, np.nan)
+    params, accs = [], []
+    n = config.iterations
+    losses = torch.full((n,), float("nan"), dtype=torch.float64)
+    norms, shares = losses.clone(), losses.clone()
+    before, gradient, delta = (torch.empty_like(weights) for _ in range(3))
     diverged_at = -1
+    limit = EXPLODED * max(float(torch.linalg.vector_norm(weights)), 1.0)
 
     def record() -> None:
-        params.append(parameters_to_vector(net.parameters()).detach().float().cpu())
+        params.append(weights.detach().float().cpu().clone())
         accs.append(accuracy(net, *held_out))
+
+    def closure(xb: Tensor, yb: Tensor) -> Tensor:
+        grads.zero_()  # opt.zero_grad() would drop the views into the gradient buffer
+        loss = loss_fn(net(xb), yb)
+        loss.backward()
+        return loss
 
     batches = _batches(len(x), config, x.device)
     record()
-    for step in range(config.iterations):
+    for step in range(n):
         idx = next(batches)
         xb, yb = x[idx], y[idx]
-
-        def closure(xb: Tensor = xb, yb: Tensor = yb) -> Tensor:
-            opt.zero_grad()
-            loss = loss_fn(net(xb), yb)
-            loss.backward()
-            return loss
-
+        before.copy_(weights)
         if spec.needs_closure:
-            loss = opt.step(closure)
+            first: list[Tensor] = []
+
+            def evaluate(xb: Tensor = xb, yb: Tensor = yb, first: list = first) -> Tensor:
+                loss = closure(xb, yb)
+                if not first:  # the gradient at this iteration's weights
+                    gradient.copy_(grads)
+                    first.append(loss)
+                return loss
+
+            opt.step(evaluate)
+            loss = first[0]
         else:
-            loss = closure()
+            loss = closure(xb, yb)
+            gradient.copy_(grads)
             opt.step()
-        losses[step] = float(loss.detach())
+        torch.sub(weights, before, out=delta)
+        losses[step] = loss.detach().double()
+        norms[step] = torch.linalg.vector_norm(delta).double()
+        moved = torch.count_nonzero(delta)
+        agree = torch.count_nonzero((delta * gradient) < 0)  # sign of -gradient
+        shares[step] = agree.double() / moved if moved else float("nan")
         bar.update()
-        if not np.isfinite(losses[step]):
+        if not (torch.isfinite(losses[step]) and torch.isfinite(norms[step])
+                and torch.linalg.vector_norm(weights) <= limit):
             diverged_at = step
-            log.warning("%s diverged at step %d (loss %s)", spec.label, step, losses[step])
-            bar.update(config.iterations - step - 1)
+            log.info("%s diverged at iteration %d (loss %s)", spec.label, step,
+                        float(losses[step]))
+            losses[step:], norms[step:], shares[step:] = float("nan"), float("nan"), float("nan")
+            bar.update(n - step - 1)
             break
         if step + 1 in record_at:
             record()
     steps = config.recorded_steps[:len(params)]
-    return Trajectory(spec.label, spec.describe(), torch.stack(params), steps, losses,
-                      np.array(accs), diverged_at, float(opt.param_groups[0].get("lr", np.nan)))
+    return Trajectory(spec.label, spec.describe(), torch.stack(params), steps,
+                      losses.numpy(), norms.numpy(), shares.numpy(), np.array(accs),
+                      diverged_at, float(opt.param_groups[0].get("lr", np.nan)))
