@@ -22,8 +22,10 @@ from .directions import (
 )
 from .evaluator import PlaneEvaluator
 from .grid import Grid, evaluate_grid, grid_points
+from .hessian import hessian_plane
 from .models import MODELS, build_model
-from .pipeline import Landscape, PlaneConfig, compute_landscape, model_vector
+from .paths import paths_run
+from .pipeline import Landscape, PlaneConfig, compute_landscape, model_vector, plane_files
 from .surface import plane_surface
 from .train import SEED_SETTINGS, TrainConfig, Training, Trajectory, accuracy, train
 
@@ -50,11 +52,14 @@ __all__ = [
     "evaluate_grid",
     "filter_normalize",
     "grid_points",
+    "hessian_plane",
     "line",
     "load_dataset",
     "loss_landscape",
     "model_vector",
+    "paths_run",
     "pca_plane",
+    "plane_files",
     "plane_surface",
     "project",
     "random_plane",

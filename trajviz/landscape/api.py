@@ -7,8 +7,6 @@ gathers them and alone writes ``save``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Iterable
@@ -25,10 +23,12 @@ from .. import __version__
 from ..errors import UsageError
 from ..resolve import resolve_device
 from .directions import BiasMode, Plane, random_plane
-from .distributed import Checkpoints, broadcast, context, evaluate_shared, process_group
-from .evaluator import DEFAULT_MEMORY_MB, LossFn, Method, PlaneEvaluator
+from .distributed import context, process_group
+from .evaluator import DEFAULT_MEMORY_MB, LossFn, Method
 from .grid import Grid, check_grid_size
+from .hessian import curvature_extent, hessian_plane
 from .pipeline import model_vector
+from .slice import digest, evaluate_slice, shared_plane, write_grids
 
 log = logging.getLogger(__name__)
 BatchNormMode = Literal["fixed", "exclude"]
@@ -77,7 +77,7 @@ def loss_landscape(
     *,
     directions: str | Plane = "random",
     grid: int = 41,
-    extent: tuple[float, float, float, float] = (-1.0, 1.0, -1.0, 1.0),
+    extent: tuple[float, float, float, float] | None = None,
     seed: int = 0,
     bias: BiasMode = "zero",
     batchnorm: BatchNormMode = "fixed",
@@ -97,10 +97,13 @@ def loss_landscape(
             BatchNorm, see ``batchnorm``).
         loss_fn: ``loss_fn(output, target)``, the batch mean (e.g. ``F.cross_entropy``).
         data: ``(x, y)`` tensors, a ``Dataset`` or an iterable of batches.
-        directions: ``random`` (filter-normalized, seeded) or a `Plane`.
+        directions: ``random`` (filter-normalized, seeded), ``hessian`` (the top two
+            eigenvectors of the Hessian of ``loss_fn`` on ``data`` at the model's weights,
+            eigenvalues in ``meta["plane"]``) or a `Plane`.
         grid: points per side.
-        extent: ``(alpha_min, alpha_max, beta_min, beta_max)``.
-        seed: seeds the random directions.
+        extent: ``(alpha_min, alpha_max, beta_min, beta_max)``; default [-1, 1] on both
+            axes, for ``hessian`` where the quadratic model's loss rises by 1.
+        seed: seeds the random directions (the Lanczos start vector for ``hessian``).
         bias: one-dimensional parameters in random directions (see `filter_normalize`).
         batchnorm: BatchNorm layers always use their running statistics, kept fixed over
             the plane (batch statistics would depend on how the data is blocked);
@@ -125,7 +128,8 @@ def loss_landscape(
         raise UsageError(f"unknown batchnorm handling {batchnorm!r}; valid: "
                          f"{', '.join(BATCHNORM_MODES)}")
     check_grid_size(grid)
-    if not (extent[0] < extent[1] and extent[2] < extent[3]):
+    if extent is not None and (len(extent) != 4 or not np.isfinite(np.asarray(extent, float)).all()
+                               or not (extent[0] < extent[1] and extent[2] < extent[3])):
         raise UsageError(f"extent must be (amin, amax, bmin, bmax) with min < max: {extent}")
     ctx = context()
     dev = ctx.device(resolve_device(device))
@@ -135,51 +139,45 @@ def loss_landscape(
         plane = directions
     elif directions == "random":
         plane = random_plane(model, centre, seed=seed, bias=bias)
+        plane = dataclasses.replace(plane, meta={
+            **plane.meta, "made": "two seeded Gaussian directions, filter-normalized against "
+                                  "the model's weights"})
+    elif directions == "hessian":
+        plane = hessian_plane(model, centre, x.to(dev), y.to(dev), loss_fn, seed=seed)
+        plane = dataclasses.replace(plane, meta={
+            **plane.meta, "made": "top two eigenvectors of the Hessian of the loss on the data "
+                                  "at the model's weights (Lanczos on Hessian-vector products)"})
     else:
-        raise UsageError(f"unknown directions {directions!r}; valid: random, or a Plane "
-                         "(PCA planes come from training paths: compute_landscape)")
+        raise UsageError(f"unknown directions {directions!r}; valid: random, hessian, or a "
+                         "Plane (PCA planes come from training paths: compute_landscape)")
+    if extent is None:
+        reach = (curvature_extent(plane.meta["eigenvalues"]) if plane.kind == "hessian"
+                 else (1.0, 1.0))
+        extent = (-reach[0], reach[0], -reach[1], reach[1])
     if batchnorm == "exclude":
         mask = batchnorm_mask(model)
         plane = dataclasses.replace(plane, d1=plane.d1.masked_fill(mask, 0),
                                     d2=plane.d2.masked_fill(mask, 0))
-    alpha = np.linspace(extent[0], extent[1], grid)
-    beta = np.linspace(extent[2], extent[3], grid)
     with process_group(ctx, dev):
-        if ctx.active:
-            plane = dataclasses.replace(plane, centre=broadcast(plane.centre, ctx, dev),
-                                        d1=broadcast(plane.d1, ctx, dev),
-                                        d2=broadcast(plane.d2, ctx, dev))
-        evaluator = PlaneEvaluator(model, plane, x, y, loss_fn=loss_fn, device=dev,
-                                   method=method, memory_mb=memory_mb)
-        h = hashlib.sha256()
-        for t in (plane.centre, plane.d1, plane.d2, x, y):
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        key = h.hexdigest() + json.dumps([grid, list(extent), repr(model), str(loss_fn),
-                                          evaluator.model.training])
-        key = hashlib.sha256(key.encode()).hexdigest()
-        result = evaluate_shared(evaluator, alpha, beta, ctx,
-                                 checkpoint=f"{save}.chunks" if save else None, key=key,
-                                 chunk=chunk, progress=progress)
-    if result.reused_points:
-        log.warning("resumed: reused %d of %d grid points from %s.chunks", result.reused_points,
-                    grid * grid, save)
-    shape = (grid, grid)
-    nan = np.full(shape, np.nan)
+        plane = shared_plane(plane, ctx, dev)
+        mode = not model.training
+        key = digest(plane.centre, plane.d1, plane.d2, x, y,
+                     [grid, list(extent), repr(model), str(loss_fn), mode])
+        values = evaluate_slice(model, plane, x, y, extent=extent, size=grid, loss_fn=loss_fn,
+                                device=dev, ctx=ctx, method=method, memory_mb=memory_mb,
+                                save=save, key=key, chunk=chunk, progress=progress)
     meta: dict[str, Any] = {
         "model": type(model).__name__, "directions": plane.kind, "plane": plane.meta,
         "bias": bias, "batchnorm": batchnorm, "direction_seed": seed, "extent": list(extent),
         "grid_samples": len(x), "loss_fn": getattr(loss_fn, "__qualname__", repr(loss_fn)),
-        "eval_mode": not evaluator.model.training, "processes": ctx.world,
-        "reused_points": result.reused_points, "key": key, "labels": [],
-        "torch_version": torch.__version__, "trajviz_version": __version__,
+        "eval_mode": mode, "processes": ctx.world, "reused_points": values.reused_points,
+        "key": key, "labels": [], "torch_version": torch.__version__,
+        "trajviz_version": __version__,
     }
-    out = Grid(alpha, beta,
-               result.loss.reshape(shape) if result.loss is not None else nan,
-               result.accuracy.reshape(shape) if result.accuracy is not None else nan.copy(),
-               plane.centre.numpy(), plane.d1.numpy(), plane.d2.numpy(), meta=meta)
-    if save is not None and ctx.main:
-        out.save(save)
-        Checkpoints(f"{save}.chunks", key).clear()
+    out = Grid(values.alpha, values.beta, values.loss, values.accuracy, plane.centre.numpy(),
+               plane.d1.numpy(), plane.d2.numpy(), meta=meta)
+    if save is not None:
+        write_grids([out], [save], ctx)
     return out
 
 

@@ -1,5 +1,6 @@
 """Planes through weight space: filter-normalized random directions, PCA of the training
-paths, and the projection of every path onto the plane with what the plane misses.
+paths, and the projection of every path onto the plane with what the plane misses (the
+Hessian plane is in `hessian`).
 
 All vectors are flat float32 CPU tensors in ``torch.nn.utils.parameters_to_vector`` order.
 """
@@ -20,7 +21,7 @@ from ..errors import UsageError
 log = logging.getLogger(__name__)
 BiasMode = Literal["zero", "copy", "filter"]
 BIAS_MODES = ("zero", "copy", "filter")
-DIRECTIONS = ("pca", "random")
+DIRECTIONS = ("pca", "pca-each", "random", "hessian")
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +30,7 @@ class Plane:
 
     Attributes:
         centre, d1, d2: flat float32 vectors in ``parameters_to_vector`` order.
-        kind: ``pca``, ``random`` or ``line`` (``d2`` is zero).
+        kind: ``pca``, ``pca-each``, ``random``, ``hessian`` or ``line`` (``d2`` is zero).
         explained: for PCA, the fraction of the paths' variance along ``d1`` and ``d2``.
         meta: how the plane was made (seed, bias handling, centre), JSON-ready.
     """
@@ -119,9 +120,10 @@ def random_plane(model: nn.Module, centre: Tensor, *, seed: int = 0,
 def pca_plane(paths: Sequence[Tensor], centre: Tensor) -> Plane:
     """The two principal directions of all recorded weights of all ``paths`` jointly.
 
-    The points are stacked and mean-centred (as Li et al. do with scikit-learn's PCA); the
-    plane passes through ``centre``. Each direction is a unit vector whose sign makes the
-    mean path's net displacement positive along it.
+    The points are stacked and mean-centred (as Li et al. do with scikit-learn's PCA of the
+    path relative to its final weights: the mean-centring makes the reference point
+    irrelevant); the plane passes through ``centre``. Each direction is a unit vector whose
+    sign makes the mean path's net displacement positive along it.
     """
     points = torch.cat([p for p in paths]).double()
     if len(points) < 3:

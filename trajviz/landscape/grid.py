@@ -29,7 +29,8 @@ from .evaluator import PlaneEvaluator
 
 log = logging.getLogger(__name__)
 ARRAYS = ("alpha", "beta", "loss", "accuracy", "centre", "d1", "d2", "paths", "path_steps",
-          "line_t", "line_loss")
+          "line_t", "line_loss", "path_loss", "path_plane_loss", "path_accuracy", "train_loss",
+          "update_norm", "sign_share")
 MAX_GRID = 4096
 
 
@@ -45,7 +46,14 @@ class Grid:
         path_steps: ``(n, r)`` the training step of each path point (-1 for padding).
         line_t, line_loss: the 1-D view, loss at ``init + t * (final - init)`` for each
             path (``(m,)`` and ``(n, m)``; empty when not computed).
-        meta: labels, model, data and split, seeds, explained variance, missed shares.
+        path_loss: ``(n, r)`` the real loss (all weights) at each record, on the data the
+            grid is evaluated on; ``path_plane_loss`` the loss at the record's projected
+            point on the plane; ``path_accuracy`` the held-out accuracy (NaN-padded).
+        train_loss, update_norm, sign_share: ``(n, iterations)`` at every training
+            iteration: the mini-batch loss, the norm of the change of all weights, and the
+            share of the weights that moved in the direction of the negative gradient.
+        meta: labels, model, data and split, seeds, how the plane was made (``plane``),
+            explained variance, missed shares.
     """
 
     alpha: np.ndarray
@@ -59,6 +67,12 @@ class Grid:
     path_steps: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
     line_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
     line_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    path_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    path_plane_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    path_accuracy: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    train_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    update_norm: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    sign_share: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,7 +84,7 @@ class Grid:
         explained = self.meta.get("explained")
         return Plane(torch.from_numpy(self.centre), torch.from_numpy(self.d1),
                      torch.from_numpy(self.d2), self.meta.get("directions", "custom"),
-                     tuple(explained) if explained else None)
+                     tuple(explained) if explained else None, dict(self.meta.get("plane", {})))
 
     def weights(self, i: int, j: int) -> np.ndarray:
         """The flat weights whose loss is ``loss[i, j]``."""
