@@ -245,10 +245,10 @@ def test_landscape_paths_come_from_the_grid(grid_file):
     grid = Grid.load(grid_file)
     ui = explore_landscape_small(grid_file)
     np.testing.assert_array_equal(ui.run.positions, grid.paths)
-    np.testing.assert_array_equal(ui.run.loss, np.asarray(grid.meta["path_plane_loss"]))
+    np.testing.assert_array_equal(ui.run.loss, grid.path_plane_loss)
     assert ui.run.labels == grid.labels and ui.figure.step == ui.run.steps
     assert ui.run.lr[1, 0] == 1e-3  # adam's default, read from torch
-    acc = grid.meta["test_accuracy"]
+    acc = grid.path_accuracy
     assert f"adam {100 * acc[1][-1]:.1f}%" in ui.controls["status"].value
     assert ui.controls["table"].value.count("<tr>") == 4
 
@@ -257,7 +257,8 @@ def test_landscape_scrub_and_switch(grid_file):
     ui = explore_landscape_small(grid_file)
     steps = trajviz.landscape.Grid.load(grid_file).path_steps[0]
     ui.controls["step"].value = 2
-    assert ui.figure.step == 2 and f"training step {steps[2]} " in ui.controls["status"].value
+    assert ui.figure.step == 2
+    assert f"training iteration {steps[2]} " in ui.controls["status"].value
     adam = ui.figure.data.colors[1].copy()
     ui.controls["optimizers"].value = ("adam",)
     assert ui.figure.run.labels == ["adam"] and ui.figure.step == 2
@@ -270,7 +271,8 @@ def test_landscape_marks_a_diverged_path(grid_file):
     ui = explore_landscape_small(grid_file)
     at = int(ui.run.diverged_at[2])
     assert at > 0 and np.isnan(ui.run.positions[2, at:]).all()
-    assert f"record {at}" in ui.controls["table"].value
+    iteration = ui.run.meta["diverged_iteration"][2]
+    assert iteration >= 0 and f"iteration {iteration}" in ui.controls["table"].value
 
 
 def test_landscape_rejects_other_inputs(tmp_path):

@@ -4,6 +4,7 @@ evaluate the grid, print the outcomes, draw the paths on the slice."""
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -13,23 +14,25 @@ from ..resolve import resolve_device
 from ._common import OPTIMIZERS_HELP, add_command, format_table
 
 EXAMPLES = """\
-  trajviz landscape --data-dir ../shared/data                   # seed settings, PCA plane
-  trajviz landscape --model mlp --optimizers sgd:lr=0.1,momentum:lr=0.1,adam \\
-      --directions pca --grid 41 --out landscape.gif
+  trajviz landscape                          # the seeds' lesson: writes mnist-landscape.gif
+  trajviz landscape --data-dir ../shared/data --optimizers sgd,momentum,adam --grid 41
   trajviz landscape --directions random --out random.png        # a random plane misses ~all
+  trajviz landscape --directions pca-each --out each.gif        # one plane per optimizer
+  trajviz landscape --directions hessian --out hessian.png      # top curvature directions
   trajviz landscape --view 3d --out landscape3d.gif
   trajviz landscape --view 1d --out line.png                    # init -> final, 1-D
   trajviz landscape --batch-size 8000 --optimizers sgd:lr=0.1   # batch gradient descent
   trajviz landscape --dataset fashionmnist --download --save-grid grid.npz
   torchrun --nproc_per_node=2 -m trajviz landscape --grid 61 --save-grid grid.npz
 """
-VIEWS = ("2d", "3d", "1d")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..landscape import DATASETS, MODELS, SEED_SETTINGS
     from ..landscape.directions import BIAS_MODES, DIRECTIONS
     from ..landscape.evaluator import DEFAULT_MEMORY_MB, METHODS
+    from ..landscape.plot import VIEWS
+    from ..teaching import NET, NET_BATCH_SIZE
 
     p = add_command(sub, "landscape", "Train a small net with each optimizer and draw the "
                     "real training paths on a slice of its loss landscape.", EXAMPLES)
@@ -41,39 +44,49 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fetch the dataset with torchvision's downloader if it is missing")
     g.add_argument("--model", default="mlp", help=f"one of {', '.join(MODELS)}")
     g = p.add_argument_group("training")
-    g.add_argument("--optimizers", default=",".join(SEED_SETTINGS), help=OPTIMIZERS_HELP)
-    g.add_argument("--iterations", type=int, default=500)
-    g.add_argument("--batch-size", type=int, default=100, help="the whole training set is "
-                   "batch gradient descent, 1 is stochastic gradient descent")
+    g.add_argument("--optimizers", default=",".join(SEED_SETTINGS),
+                   help=OPTIMIZERS_HELP + "; sgd, momentum and nesterov named without lr "
+                   "train at the seed tutorial's lr 0.1, the others at torch's defaults")
+    g.add_argument("--iterations", type=int, default=NET.steps)
+    g.add_argument("--batch-size", type=int, default=NET_BATCH_SIZE, help="the whole "
+                   "training set is batch gradient descent, 1 is stochastic gradient descent")
     g.add_argument("--record-every", type=int, help="record the weights every this many "
                    "steps (default: iterations / 50)")
     g.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batch "
                    "order and the split of a test-only folder")
     g = p.add_argument_group("plane and grid")
-    g.add_argument("--directions", default="pca", choices=DIRECTIONS)
+    g.add_argument("--directions", default="pca", choices=DIRECTIONS,
+                   help="pca: of all paths jointly; pca-each: each optimizer's own path, one "
+                   "plane each; random: filter-normalized; hessian: the loss's top two "
+                   "Hessian eigenvectors at the centre")
     g.add_argument("--bias", default="zero", choices=BIAS_MODES,
                    help="biases in random filter-normalized directions")
     g.add_argument("--centre", default="best", help="best, init, mean or an optimizer label")
     g.add_argument("--direction-seed", type=int, default=0)
     g.add_argument("--grid", type=int, default=41, help="grid points per side")
     g.add_argument("--extent", help="amin,amax,bmin,bmax (default: around the paths for "
-                   "PCA, [-1,1] for random directions)")
-    g.add_argument("--grid-samples", type=int, help="evaluate the grid on the first N "
-                   "training images (default: all)")
+                   "PCA and Hessian planes, [-1,1] for random directions)")
+    g.add_argument("--grid-samples", type=int, help="evaluate the grid and the real loss "
+                   "along the paths on the first N training images (default: all)")
     g.add_argument("--method", default="auto", choices=METHODS, help="grid evaluation")
     g.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB,
                    help="working-memory budget of the grid evaluation")
-    g.add_argument("--save-grid", help="write (or reuse, when nothing changed) the grid .npz; "
-                   "finished chunks are checkpointed in <file>.chunks so a rerun resumes")
+    g.add_argument("--save-grid", help="write (or reuse, when nothing changed) the grid .npz "
+                   "(pca-each: one file per optimizer, <name>-<k>-<optimizer>.npz); finished "
+                   "chunks are checkpointed in <file>.chunks so a rerun resumes")
     g.add_argument("--chunk-points", type=int, help="grid points per chunk: the unit of "
                    "checkpoints and of each torchrun rank's share (default: from --memory-mb)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g = p.add_argument_group("output")
-    g.add_argument("--out", help=".gif, .mp4, .png or a folder of frames")
+    g.add_argument("--out", help="a .gif, .mp4, .png (the last frame) or a folder of frames; "
+                   "the 1-D view: .png, .svg or .pdf (default: DATASET-landscape.gif here)")
     g.add_argument("--view", default="2d", choices=VIEWS)
     g.add_argument("--frames", type=int, help="animation frames (default: every record)")
-    g.add_argument("--fps", type=int, default=8)
+    g.add_argument("--fps", type=float, default=8, help="frames per second")
+    g.add_argument("--dpi", type=int, default=100)
     g.add_argument("--theme", default="light", choices=["light", "dark"])
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: on a terminal)")
     p.set_defaults(func=main)
 
 
@@ -104,77 +117,91 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _main(args: argparse.Namespace, *, quiet: bool) -> int:
-    from ..landscape import (
-        PlaneConfig,
-        TrainConfig,
-        build_model,
-        compute_landscape,
-        load_dataset,
-    )
+    from ..landscape import PlaneConfig, TrainConfig, build_model, compute_landscape
+    from ..landscape.data import load_dataset
+    from ..landscape.plot import check_output
 
-    for path in (args.out, args.save_grid):
+    # every option is checked before any data, training or grid work
+    out = Path(args.out or f"{args.dataset}-landscape.gif")
+    check_output(out, args.view, fps=args.fps, frames=args.frames)
+    for path in (out, args.save_grid):
         if path and Path(path).suffix:
             check_writable(path)
+    if out.is_dir() and any(out.iterdir()):
+        raise UsageError(f"cannot write frames to {str(out)!r}: folder is not empty")
     resolve_device(args.device)
-    if args.chunk_points is not None and args.chunk_points < 1:
-        raise UsageError(f"--chunk-points must be at least 1, got {args.chunk_points}")
-    model = build_model(args.model, seed=args.seed)
+    for name in ("chunk_points", "grid_samples", "dpi"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not (math.isfinite(args.memory_mb) and args.memory_mb > 0):
+        raise UsageError(f"--memory-mb must be a positive number, got {args.memory_mb}")
     train_config = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
-                               record_every=args.record_every or max(1, args.iterations // 50),
-                               seed=args.seed)
+                               record_every=args.record_every, seed=args.seed)
     plane = PlaneConfig(directions=args.directions, bias=args.bias, centre=args.centre,
                         seed=args.direction_seed, size=args.grid,
                         extent=parse_extent(args.extent), samples=args.grid_samples)
+    from ..teaching import net_optimizers
+
+    specs = net_optimizers(args.optimizers)
+    if not specs:
+        raise UsageError("--optimizers names no optimizer")
+    plane.check_centre([s.label for s in specs])
+    model = build_model(args.model, seed=args.seed)
     data = load_dataset(args.dataset, data_dir=args.data_dir, download=args.download,
                         seed=args.seed)
     if not quiet:
-        print(f"{data.meta['dataset']}: {data.meta['split']}")
+        print(f"data: {data.meta['dataset']} from {data.meta['root']}: {data.meta['split']}")
     started = time.perf_counter()
-    land = compute_landscape(model, data, optimizers=args.optimizers, train_config=train_config,
+    land = compute_landscape(model, data, optimizers=specs, train_config=train_config,
                              plane=plane, device=args.device, method=args.method,
                              memory_mb=args.memory_mb, cache=args.save_grid,
                              meta={"model": args.model, "model_seed": args.seed},
                              chunk=args.chunk_points,
-                             progress=None if not quiet else False)
+                             progress=args.progress if not quiet else False)
     if quiet:
         return 0
-    g = land.grid
-    header, rows = land.training.table()
-    header += ["plane misses (steps)", "(net)"]
-    for row, a, b in zip(rows, g.meta["missed_steps"], g.meta["missed_net"], strict=True):
-        row += [f"{100 * a:.1f}%", f"{100 * b:.1f}%"]
-    print(format_table(header, rows))
-    if g.meta["explained"]:
-        e1, e2 = g.meta["explained"]
-        print(f"PCA plane: PC1 {100 * e1:.1f}%, PC2 {100 * e2:.1f}% of the paths' variance")
-    else:
-        print("random filter-normalized plane: it captures almost none of a training path")
-    print(f"centre: {g.meta['centre']}; grid {args.grid}x{args.grid} on "
-          f"{g.meta['grid_samples']} images, loss {g.loss.min():.4g} .. {g.loss.max():.4g}"
-          + (" (reused from the cache)" if land.reused else "")
-          + (f" ({land.world} processes)" if land.world > 1 else "")
-          + f"; {time.perf_counter() - started:.1f} s")
-    if land.reused_points:
-        print(f"resumed: reused {land.reused_points} of {args.grid ** 2} grid points from the "
-              f"checkpoints in {args.save_grid}.chunks")
-    if args.save_grid and not land.reused:
-        print(f"wrote {args.save_grid}")
-    if args.out:
-        _draw(land, args)
-        print(f"wrote {args.out}")
+    _report(land, args, time.perf_counter() - started)
+    from ..landscape.plot import save_landscape
+
+    save_landscape(land, out, view=args.view, theme=args.theme, fps=args.fps,
+                   frames=args.frames, dpi=args.dpi, progress=args.progress)
+    print(f"wrote {out}")
     return 0
 
 
-def _draw(land, args: argparse.Namespace) -> None:  # noqa: ANN001 (Landscape, lazily imported)
-    from ..landscape.plot import landscape_figure, line_figure
-    from ..plot import save
+def _report(land, args: argparse.Namespace, seconds: float) -> None:  # noqa: ANN001
+    from ..landscape.pipeline import plane_files
 
-    if args.view == "1d":
-        save(line_figure(land, theme=args.theme), args.out)
-        return
-    rf = landscape_figure(land, view=args.view, theme=args.theme)
-    if Path(args.out).suffix.lower() == ".png":
-        rf.set_step(rf.run.steps)
-        save(rf.fig, args.out)
-        return
-    save(rf, args.out, fps=args.fps, frames=args.frames)
+    print(format_table(*land.table()))
+    g = land.grid
+    if g.meta.get("tutorial_settings"):
+        print("tutorial: the seed tutorial's published held-out accuracy, same net, batch "
+              "size, iterations and learning rates, trained on MNIST's 60,000 training "
+              "images and tested on its 10,000 test images")
+    kind = g.meta["directions"]
+    if kind == "pca":
+        e1, e2 = g.meta["explained"]
+        print(f"PCA plane: PC1 {100 * e1:.1f}%, PC2 {100 * e2:.1f}% of the paths' variance")
+    elif kind == "pca-each":
+        print("one PCA plane per optimizer: " + ", ".join(
+            f"{grid.labels[0]} {100 * sum(grid.meta['explained']):.1f}%"
+            for grid in land.grids) + " of its path's variance")
+    elif kind == "hessian":
+        l1, l2 = g.meta["plane"]["eigenvalues"]
+        print(f"Hessian plane: top eigenvalues {l1:.4g} and {l2:.4g} at the centre")
+    else:
+        print("random filter-normalized plane: it captures almost none of a training path")
+    losses = [x for grid in land.grids for x in (grid.loss.min(), grid.loss.max())]
+    print(f"centre: {g.meta['centre'] if kind != 'pca-each' else 'each final weights'}; "
+          f"grid {args.grid}x{args.grid} on {g.meta['grid_samples']} images, loss "
+          f"{min(losses):.4g} .. {max(losses):.4g}"
+          + (" (reused from the cache)" if land.reused else "")
+          + (f" ({land.world} processes)" if land.world > 1 else "")
+          + f"; {seconds:.1f} s")
+    if land.reused_points:
+        print(f"resumed: reused {land.reused_points} grid points from the checkpoints in "
+              f"{args.save_grid}.chunks")
+    if args.save_grid and not land.reused:
+        files = plane_files(args.save_grid, [grid.labels[0] for grid in land.grids])
+        print("wrote " + ", ".join(str(f) for f in files))
