@@ -197,3 +197,184 @@ def test_cli_data_problems_exit_2(tmp_path, setup, message, capsys):
                  str(tmp_path / "x.png")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+# ---- what the optimizer did to all weights, against a plain training loop -----------------
+
+
+@pytest.mark.parametrize("spec", ["sgd:lr=0.1", "momentum:lr=0.1", "adam", "rmsprop",
+                                  "lbfgs:lr=0.1,max_iter=3"])
+def test_update_size_and_sign_match_a_plain_training_loop(data, spec):
+    model = build_model("mlp", seed=1)
+    cfg = TrainConfig(iterations=6, batch_size=50, record_every=2, seed=3)
+    t = train(model, spec, (data.train_x, data.train_y), (data.test_x, data.test_y),
+              config=cfg, progress=False).trajectories[0]
+    # the plain loop: the module's own parameters, torch.optim as documented
+    net = __import__("copy").deepcopy(model)
+    opt = parse_optimizers(spec)[0].build(net.parameters())
+    perm = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(3))
+    vec = torch.nn.utils.parameters_to_vector
+    for step in range(6):
+        idx = perm[step * 50:(step + 1) * 50]
+        xb, yb = data.train_x[idx], data.train_y[idx]
+
+        def closure(xb=xb, yb=yb):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(xb), yb)
+            loss.backward()
+            return loss
+
+        before = vec(net.parameters()).detach().clone()
+        loss = closure()
+        grad = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
+        opt.step(closure)
+        delta = vec(net.parameters()).detach() - before
+        assert t.train_loss[step] == float(loss.detach())
+        assert t.update_norm[step] == pytest.approx(float(delta.norm()), rel=1e-6)
+        share = float(((delta * grad) < 0).sum()) / float((delta != 0).sum())
+        assert t.sign_share[step] == pytest.approx(share, abs=1e-12)
+        if (step + 1) % 2 == 0:
+            np.testing.assert_array_equal(t.params[(step + 1) // 2], vec(net.parameters())
+                                          .detach())
+    if spec == "sgd:lr=0.1" or spec == "rmsprop":
+        assert (t.sign_share == 1).all()  # -lr * g, and g rescaled by a positive factor
+    if spec in ("momentum:lr=0.1", "adam"):
+        assert t.sign_share[0] == 1 and (t.sign_share[1:] < 1).all()
+
+
+def test_diverged_training_is_marked_left_out_of_the_pca_and_drawn_until_it_left(data):
+    land = compute_landscape(build_model("logreg"), data, optimizers="sgd:lr=1e999,adam,sgd",
+                             train_config=TrainConfig(iterations=12, record_every=3),
+                             plane=PlaneConfig(size=4, samples=100), progress=False)
+    g = land.grid
+    assert g.meta["plane"]["left_out"] == ["sgd(lr=inf)"]
+    assert g.meta["plane"]["optimizers"] == ["adam", "sgd(lr=0.1)"]
+    assert g.meta["diverged_at"] == [0, -1, -1]
+    assert np.isfinite(g.paths[0, 0]).all() and np.isnan(g.paths[0, 1:]).all()
+    run = land.to_run()
+    assert run.diverged_at.tolist() == [1, -1, -1] and run.meta["diverged_iteration"][0] == 0
+    header, rows = land.table()
+    assert rows[0][header.index("diverged")] == "at iteration 0"
+    # the extent is the converged paths' box
+    assert g.alpha[0] < np.nanmin(g.paths[1:, :, 0]) and np.nanmax(g.paths[1:, :, 0]) < g.alpha[-1]
+    # weights blown far beyond their start count as diverged even while finite
+    t = train(build_model("mlp"), "sgd:lr=1e3", (data.train_x, data.train_y),
+              (data.test_x, data.test_y), config=TrainConfig(iterations=10, record_every=1),
+              progress=False).trajectories[0]
+    assert t.diverged_at >= 0 and torch.isfinite(t.params).all()
+    assert float(t.params.norm(dim=1).max()) <= 1000 * float(t.params[0].norm())
+    with pytest.raises(UsageError, match=r"every optimizer diverged \(sgd\(lr=inf\) at "
+                                         r"iteration 0, adam\(lr=inf\) at iteration 0\)"):
+        compute_landscape(build_model("logreg"), data, optimizers="sgd:lr=1e999,adam:lr=1e999",
+                          train_config=TrainConfig(iterations=4), progress=False)
+
+
+def test_one_rule_gives_an_optimizer_named_without_lr_its_teaching_lr(data, monkeypatch):
+    import trajviz.teaching as teaching
+
+    land = compute_landscape(build_model("logreg"), data, optimizers="sgd,nesterov,adam",
+                             train_config=TrainConfig(iterations=4, record_every=2),
+                             plane=PlaneConfig(size=3, samples=50), progress=False)
+    assert land.grid.labels == ["sgd(lr=0.1)", "nesterov(lr=0.1)", "adam"]
+    assert land.grid.meta["lr"] == [0.1, 0.1, 0.001]  # adam at torch's default
+    calls = []
+    original = teaching.with_teaching_lr
+    monkeypatch.setattr(teaching, "with_teaching_lr",
+                        lambda opts, lrs: calls.append(dict(lrs)) or original(opts, lrs))
+    assert teaching.net_optimizers("sgd:lr=0.3,momentum")[1].kwargs == {"lr": 0.1}
+    assert teaching.teaching_optimizers("rosenbrock", "sgd")[0].kwargs == {"lr": 0.0015}
+    assert calls == [teaching.NET.lr, teaching.TEACHING["rosenbrock"].lr]
+
+
+def test_the_table_puts_the_tutorials_numbers_beside_runs_at_its_settings(land):
+    import dataclasses
+
+    from trajviz.landscape.pipeline import _tutorial_settings
+
+    assert _tutorial_settings(build_model("mlp"), load_dataset("mnist", data_dir=mnist_root()),
+                              TrainConfig(), torch.nn.functional.cross_entropy)
+    assert not _tutorial_settings(build_model("logreg"), load_dataset(
+        "mnist", data_dir=mnist_root()), TrainConfig(), torch.nn.functional.cross_entropy)
+    header, rows = land.table()
+    assert header[:3] == ["optimizer", "held-out accuracy", "tutorial"]
+    assert [r[2] for r in rows] == ["-", "-"]  # 40 iterations: not the tutorial's settings
+    grid = dataclasses.replace(land.grid, meta={**land.grid.meta, "tutorial_settings": True})
+    header, rows = dataclasses.replace(land, grids=(grid,)).table()
+    assert [r[2] for r in rows] == ["95.78%", "97.20%"]  # sgd(lr=0.1) and adam as published
+
+
+# ---- the CLI checks every option before any work ------------------------------------------
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--out", "l.txt"], "unknown extension '.txt'"),
+    (["--view", "1d", "--out", "line.gif"], "the 1-D view is a static figure"),
+    (["--fps", "0"], "fps must be a positive"),
+    (["--fps", "inf"], "fps must be a positive"),
+    (["--frames", "0"], "frames must be at least 1"),
+    (["--seed", "-1"], "seed must be at least 0"),
+    (["--seed", "99999999999999999999999"], "seed must be at least 0"),
+    (["--direction-seed", "-1"], "direction seed must be a whole number"),
+    (["--memory-mb", "nan"], "--memory-mb must be a positive number"),
+    (["--memory-mb", "inf"], "--memory-mb must be a positive number"),
+    (["--grid-samples", "0"], "--grid-samples must be at least 1"),
+    (["--chunk-points", "0"], "--chunk-points must be at least 1"),
+    (["--record-every", "0"], "record-every must be at least 1"),
+    (["--iterations", "0"], "iterations must be at least 1"),
+    (["--extent", "0,1,nan,2"], "extent must be four finite numbers"),
+    (["--extent", "1,0,0,1"], "min < max"),
+    (["--centre", "nobody"], "unknown centre 'nobody'"),
+    (["--out", "a.gif/x.gif"], "does not exist"),
+], ids=lambda v: v if isinstance(v, str) else "_".join(v))
+def test_cli_checks_every_option_before_any_work_and_writes_nothing(extra, message, tmp_path,
+                                                                     monkeypatch, capsys):
+    import trajviz.landscape.data as data_module
+    import trajviz.landscape.pipeline as pipeline
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the options were checked")
+
+    monkeypatch.setattr(pipeline, "train", no_work)
+    monkeypatch.setattr(data_module, "load_dataset", no_work)
+    monkeypatch.chdir(tmp_path)
+    args = ["landscape", "--data-dir", str(mnist_root()), "--optimizers", "sgd",
+            "--save-grid", "grid.npz", *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_default_output_and_every_optimizer_diverging(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    base = ["landscape", "--data-dir", str(mnist_root()), "--iterations", "4",
+            "--record-every", "2", "--grid", "3", "--grid-samples", "60"]
+    assert main([*base, "--optimizers", "sgd,adam", "--frames", "2"]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "mnist-landscape.gif").read_bytes()[:6] == b"GIF89a"
+    assert "wrote mnist-landscape.gif" in out and "sgd(lr=0.1)" in out  # the teaching lr
+    assert "data: mnist from" in out and "8000 for training, 2000 held out" in out
+    (tmp_path / "mnist-landscape.gif").unlink()
+    assert main([*base, "--optimizers", "sgd:lr=1e999,adam:lr=1e999",
+                 "--save-grid", "g.npz"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "trajviz landscape: error: every optimizer diverged (sgd(lr=inf) at iteration 0, "
+        "adam(lr=inf) at iteration 0): there is no path to draw; lower the learning rates"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("directions", ["pca-each", "hessian"])
+def test_cli_draws_the_new_planes(directions, tmp_path, capsys):
+    args = ["landscape", "--data-dir", str(mnist_root()), "--optimizers", "sgd,adam",
+            "--iterations", "6", "--record-every", "2", "--grid", "3", "--grid-samples", "80",
+            "--directions", directions, "--out", str(tmp_path / "l.png"),
+            "--save-grid", str(tmp_path / "g.npz")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "l.png").read_bytes()[:4] == b"\x89PNG"
+    if directions == "pca-each":
+        assert "one PCA plane per optimizer" in out
+        assert (tmp_path / "g-1-sgd.npz").exists() and (tmp_path / "g-2-adam.npz").exists()
+    else:
+        assert "Hessian plane: top eigenvalues" in out and (tmp_path / "g.npz").exists()

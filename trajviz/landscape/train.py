@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,8 +258,7 @@ def _train_one(model: nn.Module, spec: OptimizerSpec, x: Tensor, y: Tensor,
     record_at = set(config.recorded_steps.tolist())
     params, accs = [], []
     n = config.iterations
-    losses = torch.full((n,), float("nan"), dtype=torch.float64)
-    norms, shares = losses.clone(), losses.clone()
+    losses, norms, shares = (np.full(n, np.nan) for _ in range(3))
     before, gradient, delta = (torch.empty_like(weights) for _ in range(3))
     diverged_at = -1
     limit = EXPLODED * max(float(torch.linalg.vector_norm(weights)), 1.0)
@@ -296,23 +296,22 @@ def _train_one(model: nn.Module, spec: OptimizerSpec, x: Tensor, y: Tensor,
             gradient.copy_(grads)
             opt.step()
         torch.sub(weights, before, out=delta)
-        losses[step] = loss.detach().double()
-        norms[step] = torch.linalg.vector_norm(delta).double()
-        moved = torch.count_nonzero(delta)
-        agree = torch.count_nonzero((delta * gradient) < 0)  # sign of -gradient
-        shares[step] = agree.double() / moved if moved else float("nan")
+        losses[step] = float(loss.detach())
+        norms[step] = float(torch.linalg.vector_norm(delta))
+        moved = int(torch.count_nonzero(delta))
+        agree = int(torch.count_nonzero(delta.mul_(gradient) < 0))  # the sign of -gradient
+        shares[step] = agree / moved if moved else np.nan
         bar.update()
-        if not (torch.isfinite(losses[step]) and torch.isfinite(norms[step])
-                and torch.linalg.vector_norm(weights) <= limit):
+        if not (math.isfinite(losses[step]) and math.isfinite(norms[step])
+                and float(torch.linalg.vector_norm(weights)) <= limit):
             diverged_at = step
-            log.info("%s diverged at iteration %d (loss %s)", spec.label, step,
-                        float(losses[step]))
-            losses[step:], norms[step:], shares[step:] = float("nan"), float("nan"), float("nan")
+            log.info("%s diverged at iteration %d (loss %s)", spec.label, step, losses[step])
+            losses[step:], norms[step:], shares[step:] = np.nan, np.nan, np.nan
             bar.update(n - step - 1)
             break
         if step + 1 in record_at:
             record()
     steps = config.recorded_steps[:len(params)]
     return Trajectory(spec.label, spec.describe(), torch.stack(params), steps,
-                      losses.numpy(), norms.numpy(), shares.numpy(), np.array(accs),
+                      losses, norms, shares, np.array(accs),
                       diverged_at, float(opt.param_groups[0].get("lr", np.nan)))
