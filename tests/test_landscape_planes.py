@@ -57,14 +57,14 @@ def exact_hessian(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn=F.cr
     F.cross_entropy, lambda o, t: F.mse_loss(o.softmax(1), F.one_hot(t, 3).to(o.dtype))],
     ids=["cross-entropy", "mse-on-one-hot"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_lanczos_finds_the_exact_hessians_top_eigenpairs(seed, loss_fn):
+def test_lanczos_finds_the_exact_hessians_top_eigenpairs(seed, loss_fn, device):
     net, x, y = tiny(seed)
     h = exact_hessian(net, x, y, loss_fn)
     values, vectors = torch.linalg.eigh(h)
     w = parameters_to_vector(net.parameters()).detach()
     # blocks of 40 over 90 samples: the mean over uneven blocks is the full-data Hessian
-    eig = top_eigen(hvp_operator(net, w, x, y, loss_fn, block=40), w.numel(), tol=1e-7,
-                    seed=seed)
+    eig = top_eigen(hvp_operator(net, w, x.to(device), y.to(device), loss_fn, block=40),
+                    w.numel(), tol=1e-7, seed=seed)
     np.testing.assert_allclose(eig.values.numpy(), values[-2:].flip(0).numpy(), rtol=1e-5)
     for k in range(2):
         assert abs(float(eig.vectors[k] @ vectors[:, -1 - k])) > 1 - 1e-6
@@ -117,9 +117,10 @@ def plain_loss(model: nn.Module, weights: np.ndarray, x: torch.Tensor, y: torch.
 
 @pytest.mark.parametrize("directions", ["pca", "pca-each", "random", "hessian"])
 def test_every_plane_records_how_it_was_made_and_its_grid_is_recomputable(data, directions,
-                                                                          tmp_path):
+                                                                          tmp_path, device):
     kw = dict(optimizers="sgd,adam", train_config=TrainConfig(iterations=12, record_every=3),
-              plane=PlaneConfig(size=4, samples=150, directions=directions), progress=False)
+              plane=PlaneConfig(size=4, samples=150, directions=directions), progress=False,
+              device=device)
     land = compute_landscape(build_model("logreg"), data, cache=tmp_path / "g.npz", **kw)
     files = plane_files(tmp_path / "g.npz", [g.labels[0] for g in land.grids])
     assert len(land.grids) == (2 if directions == "pca-each" else 1)

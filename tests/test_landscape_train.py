@@ -204,8 +204,9 @@ def test_cli_data_problems_exit_2(tmp_path, setup, message, capsys):
 
 @pytest.mark.parametrize("spec", ["sgd:lr=0.1", "momentum:lr=0.1", "adam", "rmsprop",
                                   "lbfgs:lr=0.1,max_iter=3"])
-def test_update_size_and_sign_match_a_plain_training_loop(data, spec):
-    model = build_model("mlp", seed=1)
+def test_update_size_and_sign_match_a_plain_training_loop(data, spec, device):
+    model = build_model("mlp", seed=1).to(device)
+    data = data.to(device)
     cfg = TrainConfig(iterations=6, batch_size=50, record_every=2, seed=3)
     t = train(model, spec, (data.train_x, data.train_y), (data.test_x, data.test_y),
               config=cfg, progress=False).trajectories[0]
@@ -215,7 +216,7 @@ def test_update_size_and_sign_match_a_plain_training_loop(data, spec):
     perm = torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(3))
     vec = torch.nn.utils.parameters_to_vector
     for step in range(6):
-        idx = perm[step * 50:(step + 1) * 50]
+        idx = perm[step * 50:(step + 1) * 50].to(device)
         xb, yb = data.train_x[idx], data.train_y[idx]
 
         def closure(xb=xb, yb=yb):
@@ -235,7 +236,7 @@ def test_update_size_and_sign_match_a_plain_training_loop(data, spec):
         assert t.sign_share[step] == pytest.approx(share, abs=1e-12)
         if (step + 1) % 2 == 0:
             np.testing.assert_array_equal(t.params[(step + 1) // 2], vec(net.parameters())
-                                          .detach())
+                                          .detach().cpu())
     if spec == "sgd:lr=0.1" or spec == "rmsprop":
         assert (t.sign_share == 1).all()  # -lr * g, and g rescaled by a positive factor
     if spec in ("momentum:lr=0.1", "adam"):
