@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _landscape import mnist_root
+from _landscape import small_mnist
 from matplotlib.colors import LogNorm
 from torch.nn import functional as F
 
@@ -18,7 +18,6 @@ from trajviz.landscape import (
     TrainConfig,
     build_model,
     compute_landscape,
-    load_dataset,
     paths_run,
 )
 from trajviz.landscape.plot import (
@@ -36,9 +35,7 @@ OPTIMIZERS = "sgd,momentum,adam"
 
 @pytest.fixture(scope="module")
 def data():
-    d = load_dataset("mnist", data_dir=mnist_root())
-    return type(d)(d.name, d.train_x[:1200], d.train_y[:1200], d.test_x[:300], d.test_y[:300],
-                   d.meta)
+    return small_mnist(1200, 300)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 import torch
-from _landscape import mnist_root
+from _landscape import small_mnist
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
@@ -23,7 +23,6 @@ from trajviz.landscape import (
     build_model,
     compute_landscape,
     hessian_plane,
-    load_dataset,
     plane_files,
 )
 from trajviz.landscape.hessian import hvp_operator, top_eigen
@@ -103,9 +102,7 @@ def test_a_non_finite_hessian_is_a_clear_error():
 
 @pytest.fixture(scope="module")
 def data():
-    d = load_dataset("mnist", data_dir=mnist_root())
-    return type(d)(d.name, d.train_x[:1000], d.train_y[:1000], d.test_x[:200], d.test_y[:200],
-                   d.meta)
+    return small_mnist(1000, 200)
 
 
 def plain_loss(model: nn.Module, weights: np.ndarray, x: torch.Tensor, y: torch.Tensor) -> float:

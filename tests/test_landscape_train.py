@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _landscape import mnist_root
+from _landscape import mnist_root, small_mnist
 
 import trajviz
 from trajviz.cli import main
@@ -26,10 +26,7 @@ from trajviz.optimizers import SEED_OPTIMIZERS, parse_optimizers
 
 @pytest.fixture(scope="module")
 def data():
-    d = load_dataset("mnist", data_dir=mnist_root())
-    # small sizes: the tests check behaviour, not convergence
-    return type(d)(d.name, d.train_x[:1500], d.train_y[:1500], d.test_x[:500], d.test_y[:500],
-                   d.meta)
+    return small_mnist(1500, 500)
 
 
 @pytest.fixture(scope="module")
