@@ -45,7 +45,7 @@ def main() -> None:
     print(f"data: {data.meta['split']}")
     land = compute_landscape(
         build_model("mlp"), data, device=args.device, cache=args.out / "grid.npz",
-        train_config=TrainConfig(iterations=100) if SMALL else TrainConfig(),
+        train_config=TrainConfig(iterations=100, record_every=10) if SMALL else TrainConfig(),
         plane=PlaneConfig(directions="pca", size=11 if SMALL else 41,
                           samples=1000 if SMALL else None),
         meta={"model": "mlp"})
