@@ -376,3 +376,35 @@ def test_cli_draws_the_new_planes(directions, tmp_path, capsys):
         assert (tmp_path / "g-1-sgd.npz").exists() and (tmp_path / "g-2-adam.npz").exists()
     else:
         assert "Hessian plane: top eigenvalues" in out and (tmp_path / "g.npz").exists()
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda d: compute_landscape(build_model("logreg"), d, optimizers=None), TypeError,
+     "optimizers must be a spec string"),
+    (lambda d: compute_landscape(build_model("logreg"), d, optimizers=[]), UsageError,
+     "no optimizer given"),
+    (lambda d: compute_landscape(build_model("logreg"), (d.train_x, d.train_y)), TypeError,
+     "data must be a trajviz.landscape.Dataset"),
+    (lambda d: TrainConfig(iterations=2.5), UsageError, "iterations must be a whole number"),
+    (lambda d: PlaneConfig(size="8"), UsageError, "grid size must be a whole number"),
+    (lambda d: PlaneConfig(size=2.5), UsageError, "grid size must be a whole number"),
+    (lambda d: PlaneConfig(samples=1.5), UsageError, "grid samples must be a whole number"),
+    (lambda d: PlaneConfig(extent="abc"), UsageError, "extent must be four finite numbers"),
+    (lambda d: PlaneConfig(directions="pcaa"), UsageError,
+     "valid: pca, pca-each, random, hessian"),
+    (lambda d: trajviz.loss_landscape(build_model("logreg"), torch.nn.functional.cross_entropy,
+                                      (d.test_x, d.test_y), grid="8"), UsageError,
+     "grid size must be a whole number"),
+    (lambda d: trajviz.loss_landscape(build_model("logreg"), torch.nn.functional.cross_entropy,
+                                      (d.test_x, d.test_y), directions="pca"), UsageError,
+     "valid: random, hessian, or a Plane"),
+], ids=["optimizers-none", "optimizers-empty", "data-tuple", "iterations-float", "size-str",
+        "size-float", "samples-float", "extent-str", "directions", "loss-landscape-grid-str",
+        "loss-landscape-pca"])
+def test_api_bad_input_raises_a_clear_error_before_any_work(data, call, error, message,
+                                                           monkeypatch):
+    import trajviz.landscape.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "train", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(error, match=message):
+        call(data)

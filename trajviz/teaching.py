@@ -70,6 +70,9 @@ def with_teaching_lr(optimizers: str | Sequence[str | OptimizerSpec],
                      lrs: Mapping[str, float]) -> list[OptimizerSpec]:
     """The rule: each optimizer whose name is in ``lrs`` and that was given no ``lr`` of its
     own gets ``lrs[name]``; every other optimizer is left as given (torch's default lr)."""
+    if not isinstance(optimizers, (str, Sequence)):
+        raise TypeError(f"optimizers must be a spec string such as 'sgd,adam:lr=0.05' or a "
+                        f"list of specs, not {type(optimizers).__name__}")
     return [s.with_kwargs(lr=lrs[s.name]) if s.name in lrs and "lr" not in s.kwargs else s
             for s in parse_optimizers(optimizers)]
 

@@ -118,6 +118,8 @@ def grid_points(alpha: np.ndarray, beta: np.ndarray, start: int = 0,
 
 def check_grid_size(size: int) -> None:
     """Refuses grids whose results alone would not fit in memory (the work is chunked)."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise UsageError(f"grid size must be a whole number of points per side, got {size!r}")
     if size < 2:
         raise UsageError(f"grid size must be at least 2, got {size}")
     if size > MAX_GRID:

@@ -99,8 +99,10 @@ class PlaneConfig:
             if not (a0 < a1 and b0 < b1):
                 raise UsageError(f"extent must be 'amin,amax,bmin,bmax' with min < max, got "
                                  f"{self.extent}")
-        if self.samples is not None and self.samples < 1:
-            raise UsageError(f"grid samples must be at least 1, got {self.samples}")
+        if self.samples is not None and (isinstance(self.samples, bool) or not isinstance(
+                self.samples, (int, np.integer)) or self.samples < 1):
+            raise UsageError(f"grid samples must be a whole number, at least 1, got "
+                             f"{self.samples!r}")
 
     def check_centre(self, labels: Sequence[str]) -> None:
         """Refuses an unknown ``centre`` before any training."""
@@ -232,6 +234,10 @@ def compute_landscape(
             (default: from ``memory_mb``).
         progress: progress bars (``None``: only on a terminal).
     """
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a trajviz.landscape.Dataset (from load_dataset, or "
+                        f"Dataset(name, train_x, train_y, test_x, test_y, meta)), not "
+                        f"{type(data).__name__}; for any data, see trajviz.loss_landscape")
     plane = plane or PlaneConfig()
     train_config = train_config or TrainConfig()
     specs = net_optimizers(optimizers)
