@@ -230,6 +230,8 @@ def test_3d_view_draws_the_paths_at_their_plane_loss(land):
     for k, line in enumerate(panel.lines):
         x, y, z = line.get_data_3d()
         np.testing.assert_array_equal(z, land.grid.path_plane_loss[k])
+    legend = [t.get_text() for t in rf._legend.texts]
+    assert "end" not in legend and not any(t.startswith("plane centre") for t in legend)
     with pytest.raises(UsageError, match="unknown view"):
         LandscapeFigure(land.grids, view="1d")
 

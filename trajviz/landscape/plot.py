@@ -533,18 +533,22 @@ class LandscapeFigure(RunFigure):
         centre = ("each optimizer's final weights" if len(self.grids) > 1
                   else self.grids[0].meta.get("centre"))
         marker = dict(linestyle="", color=th.foreground, markersize=8)
-        key = [(Line2D([], [], marker="+", markeredgewidth=1.6, **marker),
-                "plane centre" + (f": {centre}" if centre else ""))]
+        key = []
+        if self.view == "2d":  # the markers the 3-D view does not draw
+            key.append((Line2D([], [], marker="+", markeredgewidth=1.6, **marker),
+                        "plane centre" + (f": {centre}" if centre else "")))
+            if self.has_paths:
+                key += [(Line2D([], [], marker="o", markerfacecolor=th.background, **marker),
+                         "start (shared initial weights)"),
+                        (Line2D([], [], marker="D", markerfacecolor="none", **marker), "end")]
+                if any(g >= 0 for g in gone):
+                    key.append((Line2D([], [], marker="X", **marker),
+                                "diverged (last record)"))
         if self.has_paths:
-            key += [(Line2D([], [], marker="o", markerfacecolor=th.background, **marker),
-                     "start (shared initial weights)"),
-                    (Line2D([], [], marker="D", markerfacecolor="none", **marker), "end"),
-                    (Line2D([], [], color=th.foreground, linewidth=1.5),
+            key += [(Line2D([], [], color=th.foreground, linewidth=1.5),
                      "real loss (all weights)"),
                     (Line2D([], [], color=th.foreground, linewidth=1.2, linestyle="--"),
                      "loss at the projected point")]
-            if any(g >= 0 for g in gone):
-                key.append((Line2D([], [], marker="X", **marker), "diverged (last record)"))
         ncols = max(1, min(4, len(styles) or 4))
         pad = (-len(styles)) % ncols  # the key starts on a row of its own
         texts = _row_major(labels + [""] * pad + [t for _, t in key], ncols)
