@@ -49,7 +49,7 @@ def test_failed_write_leaves_nothing(run, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    (b"not a zip", "cannot read run file"),
+    (b"not a zip", "not a valid trajviz run file: .*not an .npz archive"),
     ("other-npz", "missing positions"),
 ], ids=["garbage", "foreign-npz"])
 def test_loading_a_non_run_file_is_a_clear_error(tmp_path, content, message):
@@ -66,5 +66,5 @@ def test_pickled_arrays_are_refused(tmp_path):
     path = tmp_path / "evil.npz"
     arrays = {k: np.zeros(2) for k in ("loss", "grads", "updates", "lr", "diverged_at", "evals")}
     np.savez(path, positions=np.array([object()], dtype=object), meta=np.array("{}"), **arrays)
-    with pytest.raises(UsageError, match="cannot read"):
+    with pytest.raises(UsageError, match="positions holds Python objects"):
         Run.load(path)

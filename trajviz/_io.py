@@ -1,23 +1,67 @@
-"""Atomic file writes: a write either completes or leaves nothing behind."""
+"""Files: atomic writes that leave nothing behind, and ``.npz`` files read as untrusted data.
+
+A write goes to a temporary name beside the target and is renamed onto it only when it is
+complete. Whatever ends it (an exception, Ctrl-C, SIGTERM or SIGHUP: `terminating_signals`
+turns the two signals into an exception for the duration, as Python does for Ctrl-C) the
+temporary file or folder is removed.
+
+A ``.npz`` is read as data, never as instructions: nothing is unpickled, every array's
+dtype and shape is checked against a schema from its ``.npy`` header before any data is
+read, and the JSON ``meta`` must be an object with the keys the schema names. Anything
+else is a `UsageError` saying which part is wrong (`load_npz`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
+import signal
 import tempfile
-from collections.abc import Iterator
+import threading
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import UsageError
+from .checks import check_memory
+from .errors import Terminated, UsageError
+
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def terminating_signals() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise `Terminated` (as Ctrl-C raises
+    `KeyboardInterrupt`), so cleanup code runs. Only in the main thread, and only for a
+    signal whose handler is the default one (a handler someone installed is kept)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    replaced = {}
+    for sig in _SIGNALS:
+        if signal.getsignal(sig) is signal.SIG_DFL:
+            replaced[sig] = signal.signal(sig, _raise_terminated)
+    try:
+        yield
+    finally:
+        for sig, old in replaced.items():
+            signal.signal(sig, old)
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
-    """Fails before any work if ``path``'s folder does not exist or cannot be written."""
+    """Fails before any work if ``path`` cannot be written: its folder is missing or not
+    writable (`UsageError`), or creating a file there fails (the `OSError`, e.g. under
+    ``/proc`` or on a read-only file system)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -26,23 +70,50 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable")
     if path.is_dir():
         raise UsageError(f"cannot write {str(path)!r}: it is a folder")
+    try:
+        with terminating_signals():
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        _raise_for(e, path)
+    return path
+
+
+def check_writable_dir(path: str | os.PathLike[str]) -> Path:
+    """Like `check_writable` for a folder of frames: it may exist only if empty."""
+    path = Path(path)
+    check_writable(path.parent / f"{path.name}.probe")
+    if path.exists() and not (path.is_dir() and not any(path.iterdir())):
+        what = "folder is not empty" if path.is_dir() else "a file of that name exists"
+        raise UsageError(f"cannot write frames to {str(path)!r}: {what}")
     return path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yields a temporary path beside ``path``; renames it onto ``path`` only on success."""
+def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[Path]:
+    """Yields a temporary path beside ``path``; renames it onto ``path`` only on success.
+    ``suffix`` ends the temporary name (for writers that pick the format from it)."""
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with terminating_signals():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}",
+                                   dir=path.parent)
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+            os.replace(tmp, path)
+        except BaseException as e:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            _raise_for(e, path)
+            raise
+
+
+def _raise_for(e: BaseException, path: Path) -> None:
+    """An `OSError` of a write names the file the user asked for, not the temporary one."""
+    if isinstance(e, OSError) and e.errno is not None:
+        raise OSError(e.errno, f"cannot write {str(path)!r}: {e.strerror or e}") from e
 
 
 def _umask() -> int:
@@ -54,19 +125,18 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Like `atomic_path` for a folder of files: built aside, then moved into place."""
-    path = Path(path)
-    check_writable(path.parent / ".probe" if str(path.parent) else Path(".probe"))
-    if path.exists() and any(path.iterdir()):
-        raise UsageError(f"cannot write frames to {str(path)!r}: folder is not empty")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            path.rmdir()
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    path = check_writable_dir(path)
+    with terminating_signals():
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        try:
+            yield tmp
+            if path.exists():
+                path.rmdir()
+            os.replace(tmp, path)
+        except BaseException as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            _raise_for(e, path)
+            raise
 
 
 def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], meta: dict[str, Any],
@@ -78,19 +148,204 @@ def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], meta: 
         save(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def load_npz(path: str | os.PathLike[str], kind: str, names: tuple[str, ...]
-             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Reads a `save_npz` file (never unpickling), checking that it holds ``names``."""
+@dataclass(frozen=True)
+class Field:
+    """What one array of a file must be.
+
+    Attributes:
+        kinds: the NumPy dtype kinds it may have: ``"f"`` floating, ``"iu"`` integer.
+        shape: each dimension an ``int``, or a name (``"n"``) that must take the same
+            value wherever it appears, optionally plus a constant (``"steps+1"``).
+        required: whether the file must hold it.
+    """
+
+    kinds: str
+    shape: tuple[int | str, ...]
+    required: bool = True
+
+
+FLOAT, INT = "f", "iu"
+_DIM = re.compile(r"^([A-Za-z_]\w*)(?:\+(\d+))?$")
+_JSON_TYPES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "an object"}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A checked file: its arrays, its ``meta`` and the value of each named dimension."""
+
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    dims: dict[str, int]
+
+
+def invalid(kind: str, path: str | os.PathLike[str], reason: str) -> UsageError:
+    """The one message for a file that is not what it should be."""
+    return UsageError(f"not a valid trajviz {kind} file: {str(path)!r}: {reason}")
+
+
+def load_npz(path: str | os.PathLike[str], kind: str, fields: Mapping[str, Field],
+             meta_keys: Mapping[str, type | tuple[type, ...]] | None = None, *,
+             meta_values: Mapping[str, Any] | None = None) -> Loaded:
+    """Reads a `save_npz` file as untrusted data (see the module docstring).
+
+    Args:
+        path: the file.
+        kind: what it should be (``run``, ``grid``, ...), for messages.
+        fields: the arrays it must (or may) hold.
+        meta_keys: keys ``meta`` must have, with their JSON types (``float`` accepts
+            integers; a tuple of types accepts any of them).
+        meta_values: keys ``meta`` must have with exactly these values (``{"kind":
+            "sweep"}``), checked before the arrays.
+
+    Raises:
+        UsageError: unreadable ("cannot read ...") or not such a file ("not a valid trajviz
+            <kind> file: ... <what is wrong>").
+    """
     try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [n for n in (*names, "meta") if n not in data.files]
-            if missing:
-                raise UsageError(f"{str(path)!r} is not a trajviz {kind} file: missing "
-                                 f"{', '.join(missing)}")
-            arrays = {n: data[n] for n in names}
-            meta = json.loads(str(data["meta"]))
-    except UsageError:
-        raise
-    except (OSError, ValueError, EOFError) as e:
-        raise UsageError(f"cannot read {kind} file {str(path)!r}: {e}") from None
-    return arrays, meta
+        f = open(path, "rb")  # noqa: SIM115 (closed below, whatever happens)
+    except OSError as e:
+        raise UsageError(f"cannot read {kind} file {str(path)!r}: "
+                         f"{e.strerror or e}") from None
+    with f:
+        head = f.read(4)
+        if head[:2] != b"PK":
+            what = f"it starts with {head!r}" if head else "it is empty"
+            raise invalid(kind, path, f"not an .npz archive ({what})")
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as zf:
+                return _read_checked(zf, path, kind, fields, meta_keys or {},
+                                     meta_values or {})
+        except UsageError:
+            raise
+        except Exception as e:  # any failure to parse untrusted bytes is "not valid"
+            raise invalid(kind, path, f"damaged or truncated ({type(e).__name__}: "
+                          f"{_first_line(e)})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else "no detail"
+
+
+def _read_checked(zf: zipfile.ZipFile, path: str | os.PathLike[str], kind: str,
+                  fields: Mapping[str, Field], meta_keys: Mapping[str, Any],
+                  meta_values: Mapping[str, Any]) -> Loaded:
+    """Headers first (nothing pickled), then ``meta``, then shapes, then the data."""
+    members = {name[:-4]: name for name in zf.namelist() if name.endswith(".npy")}
+    fields = {**fields, "meta": Field("U", ())}
+    missing = [n for n, fld in fields.items() if fld.required and n not in members]
+    if missing:
+        raise invalid(kind, path, f"missing {', '.join(missing)}")
+    headers = {n: _header(zf, members[n], n, kind, path) for n in fields if n in members}
+    if headers["meta"] != ((), headers["meta"][1]) or headers["meta"][1].kind != "U":
+        raise invalid(kind, path, "meta is not a JSON string")
+    with zf.open(members["meta"]) as member:
+        text = str(np.lib.format.read_array(member, allow_pickle=False))
+    try:
+        meta = json.loads(text)
+    except ValueError as e:
+        raise invalid(kind, path, f"meta is not JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise invalid(kind, path, f"meta is a JSON {type(meta).__name__}, expected an object")
+    for key, expected in meta_values.items():
+        if meta.get(key) != expected:
+            raise invalid(kind, path, f"meta {key!r} is {_brief(meta.get(key))}, expected "
+                          f"{_brief(expected)}")
+    for key, types in meta_keys.items():
+        check_json(meta, key, types, kind, path)
+    dims: dict[str, int] = {}
+    total = 0
+    for name, (shape, dtype) in headers.items():
+        if name == "meta":
+            continue
+        fld = fields[name]
+        if dtype.kind not in fld.kinds:
+            want = {FLOAT: "floating-point", INT: "integer"}.get(fld.kinds, fld.kinds)
+            raise invalid(kind, path, f"{name} has dtype {dtype}, expected {want}")
+        _match_shape(name, shape, fld.shape, dims, kind, path)
+        total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    check_memory(f"reading {str(path)!r}", total)
+    arrays = {}
+    for name in headers:
+        if name != "meta":
+            with zf.open(members[name]) as member:
+                arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+    return Loaded(arrays, meta, dims)
+
+
+def _header(zf: zipfile.ZipFile, member: str, name: str, kind: str,
+            path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype]:
+    """An array's shape and dtype from its ``.npy`` header, before reading any data."""
+    with zf.open(member) as fp:
+        version = np.lib.format.read_magic(fp)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise invalid(kind, path, f"{name} is a .npy of version {version}, not 1.0 or 2.0")
+        shape, fortran, dtype = readers[version](fp)
+    if dtype.hasobject:
+        raise invalid(kind, path, f"{name} holds Python objects (pickled data), which "
+                      "trajviz never loads")
+    return tuple(shape), dtype
+
+
+def _match_shape(name: str, shape: tuple[int, ...], expected: tuple[int | str, ...],
+                 dims: dict[str, int], kind: str, path: str | os.PathLike[str]) -> None:
+    def fail(why: str) -> UsageError:
+        want = "(" + ", ".join(map(str, expected)) + ("," if len(expected) == 1 else "") + ")"
+        return invalid(kind, path, f"{name} has shape {shape}, expected {want}{why}")
+
+    if len(shape) != len(expected):
+        raise fail("")
+    for size, want in zip(shape, expected, strict=True):
+        if isinstance(want, int):
+            if size != want:
+                raise fail("")
+            continue
+        symbol, plus = _DIM.match(want).groups()
+        value = size - int(plus or 0)
+        if value < 0:
+            raise fail("")
+        if dims.setdefault(symbol, value) != value:
+            raise fail(f" with {symbol} = {dims[symbol]} as the other arrays say")
+
+
+def check_json(meta: Mapping[str, Any], key: str, types: type | tuple[type, ...], kind: str,
+               path: str | os.PathLike[str]) -> Any:
+    """``meta[key]``, checked to be one of the JSON ``types``."""
+    types = types if isinstance(types, tuple) else (types,)
+    if key not in meta:
+        raise invalid(kind, path, f"meta has no {key!r}")
+    value = meta[key]
+    ok = any(_is_json(value, t) for t in types)
+    if not ok:
+        want = " or ".join(_JSON_TYPES.get(t, "null") for t in types)
+        raise invalid(kind, path, f"meta {key!r} is {_brief(value)}, expected {want}")
+    return value
+
+
+def _is_json(value: Any, t: type) -> bool:
+    if t is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t is type(None):
+        return value is None
+    return isinstance(value, t)
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_strings(values: Any, n: int, what: str, kind: str,
+                  path: str | os.PathLike[str]) -> list[str]:
+    """A JSON list of ``n`` strings (labels, one per trajectory)."""
+    if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+        raise invalid(kind, path, f"{what} must be a list of strings")
+    if len(values) != n:
+        raise invalid(kind, path, f"{what} has {len(values)} entries for {n} rows")
+    return values

@@ -12,9 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from ._io import load_npz, save_npz
+from ._io import FLOAT, INT, Field, check_strings, invalid, load_npz, save_npz
+from .checks import check_text
 
-ARRAYS = ("positions", "loss", "grads", "updates", "lr", "diverged_at", "evals")
+FIELDS = {
+    "positions": Field(FLOAT, ("n", "steps+1", 2)),
+    "loss": Field(FLOAT, ("n", "steps+1")),
+    "grads": Field(FLOAT, ("n", "steps", 2)),
+    "updates": Field(FLOAT, ("n", "steps", 2)),
+    "lr": Field(FLOAT, ("n", "steps")),
+    "diverged_at": Field(INT, ("n",)),
+    "evals": Field(INT, ("n", "steps")),
+}
+ARRAYS = tuple(FIELDS)
+META = {"labels": list, "surface": str, "steps": int}
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,12 +84,54 @@ class Run:
         hit = np.abs(self.loss - target) <= tol
         return np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
 
+    @staticmethod
+    def nbytes(n: int, steps: int, itemsize: int) -> int:
+        """Memory a run of ``n`` trajectories of ``steps`` steps needs while it is recorded
+        and handed over: positions, loss, gradients and updates in the run's dtype, the
+        learning rate (float64) and evaluation counts (int32), about twice."""
+        return 2 * n * (steps + 1) * (7 * itemsize + 8 + 4)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the run atomically as an uncompressed ``.npz``."""
         save_npz(path, {name: getattr(self, name) for name in ARRAYS}, self.meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Run:
-        """Reads a run file (never unpickling), checking it has every array."""
-        arrays, meta = load_npz(path, "run", ARRAYS)
-        return cls(**arrays, meta=meta)
+        """Reads a run file as untrusted data: never unpickling, checking every array's
+        dtype and shape and the meta's keys, and naming what is wrong.
+
+        Raises:
+            UsageError: unreadable, or not a valid run file.
+        """
+        f = load_npz(path, "run", FIELDS, META)
+        n, steps, meta = f.dims["n"], f.dims["steps"], f.meta
+        if n < 1 or steps < 1:
+            raise invalid("run", path, f"it holds {n} trajectories of {steps} steps; a run "
+                          "has at least one trajectory of at least one step")
+        if meta["steps"] != steps:
+            raise invalid("run", path, f"meta says {meta['steps']} steps, the arrays hold "
+                          f"{steps}")
+        for i, label in enumerate(check_strings(meta["labels"], n, "meta 'labels'", "run",
+                                                path)):
+            try:
+                check_text(label, f"label {i}")
+            except ValueError as e:
+                raise invalid("run", path, str(e)) from None
+        diverged = f.arrays["diverged_at"]
+        if ((diverged < -1) | (diverged > steps)).any():
+            raise invalid("run", path, f"diverged_at must be -1 or a step from 0 to {steps}")
+        _check_optional_meta(meta, n, path)
+        return cls(**f.arrays, meta=meta)
+
+
+def _check_optional_meta(meta: dict[str, Any], n: int, path: str | os.PathLike[str]) -> None:
+    """The keys the figures read when present: ``n_starts`` and ``optimizers``."""
+    k = meta.get("n_starts", 1)
+    if not (isinstance(k, int) and not isinstance(k, bool) and k >= 1 and n % k == 0):
+        raise invalid("run", path, f"meta 'n_starts' must be a positive integer dividing "
+                      f"the {n} trajectories")
+    described = meta.get("optimizers", [])
+    if not (isinstance(described, list) and all(
+            isinstance(d, dict) and isinstance(d.get("label", ""), str) for d in described)):
+        raise invalid("run", path, "meta 'optimizers' must be a list of objects with "
+                      "string labels")

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .._io import atomic_path
+from .._io import FLOAT, Field, load_npz, save_npz
 from ..errors import UsageError
 from .evaluator import PlaneEvaluator
 from .grid import evaluate_grid
@@ -110,7 +110,12 @@ def share(chunks: list[tuple[int, int]], ctx: Context) -> list[tuple[int, int]]:
 
 
 class Checkpoints:
-    """Finished chunks as ``<folder>/chunk-<start>-<stop>.npz``, each tagged with ``key``."""
+    """Finished chunks as ``<folder>/chunk-<start>-<stop>.npz``, each tagged with ``key``.
+
+    A checkpoint is a cache: one that is damaged or not what it should be is reported as a
+    warning and its chunk computed again (and rewritten)."""
+
+    FIELDS = {"loss": Field(FLOAT, ("k",)), "accuracy": Field(FLOAT, ("k",))}
 
     def __init__(self, folder: str | os.PathLike[str] | None, key: str) -> None:
         self.folder = Path(folder) if folder is not None else None
@@ -120,23 +125,27 @@ class Checkpoints:
         return self.folder / f"chunk-{start:09d}-{stop:09d}.npz"
 
     def load(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray] | None:
-        if self.folder is None or not self.path(start, stop).exists():
+        path = self.path(start, stop) if self.folder is not None else None
+        if path is None or not path.exists():
             return None
         try:
-            with np.load(self.path(start, stop), allow_pickle=False) as f:
-                if str(f["key"]) != self.key or len(f["loss"]) != stop - start:
-                    return None
-                return f["loss"], f["accuracy"]
-        except (OSError, ValueError, KeyError) as e:
-            log.warning("ignoring unreadable checkpoint %s: %s", self.path(start, stop), e)
+            f = load_npz(path, "checkpoint", self.FIELDS, {"key": str})
+        except UsageError as e:
+            log.warning("recomputing grid points %d:%d: %s", start, stop, e)
             return None
+        if f.meta["key"] != self.key:
+            return None  # made from other inputs
+        if f.dims["k"] != stop - start:
+            log.warning("recomputing grid points %d:%d: %s holds %d points", start, stop,
+                        path, f.dims["k"])
+            return None
+        return f.arrays["loss"], f.arrays["accuracy"]
 
     def save(self, start: int, stop: int, loss: np.ndarray, acc: np.ndarray) -> None:
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path(start, stop)) as tmp, open(tmp, "wb") as f:
-            np.savez(f, key=np.array(self.key), loss=loss, accuracy=acc)
+        save_npz(self.path(start, stop), {"loss": loss, "accuracy": acc}, {"key": self.key})
 
     def clear(self) -> None:
         if self.folder is not None and self.folder.exists():

@@ -22,15 +22,33 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .._io import load_npz, save_npz
+from .._io import FLOAT, INT, Field, check_strings, invalid, load_npz, save_npz
+from ..checks import check_text
 from ..errors import UsageError
 from .directions import Plane
 from .evaluator import PlaneEvaluator
 
 log = logging.getLogger(__name__)
-ARRAYS = ("alpha", "beta", "loss", "accuracy", "centre", "d1", "d2", "paths", "path_steps",
-          "line_t", "line_loss", "path_loss", "path_plane_loss", "path_accuracy", "train_loss",
-          "update_norm", "sign_share")
+FIELDS = {
+    "alpha": Field(FLOAT, ("g",)),
+    "beta": Field(FLOAT, ("b",)),
+    "loss": Field(FLOAT, ("b", "g")),
+    "accuracy": Field(FLOAT, ("b", "g")),
+    "centre": Field(FLOAT, ("p",)),
+    "d1": Field(FLOAT, ("p",)),
+    "d2": Field(FLOAT, ("p",)),
+    "paths": Field(FLOAT, ("n", "r", 2)),
+    "path_steps": Field(INT, ("n", "r")),
+    "line_t": Field(FLOAT, ("m",)),
+    "line_loss": Field(FLOAT, ("l", "m")),
+    # per path and record, and per path and iteration: (n, ...), or (0, 0) when not computed
+    **{name: Field(FLOAT, (f"{name}_rows", f"{name}_cols"))
+       for name in ("path_loss", "path_plane_loss", "path_accuracy", "train_loss",
+                    "update_norm", "sign_share")},
+}
+ARRAYS = tuple(FIELDS)
+PER_RECORD = ("path_loss", "path_plane_loss", "path_accuracy")
+PER_ITERATION = ("train_loss", "update_norm", "sign_share")
 MAX_GRID = 4096
 
 
@@ -99,13 +117,35 @@ class Grid:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Grid:
-        """Reads a grid file, never unpickling, checking that it has every array."""
-        arrays, meta = load_npz(path, "grid", ARRAYS)
-        g = len(arrays["alpha"])
-        if arrays["loss"].shape != (len(arrays["beta"]), g):
-            raise UsageError(f"{str(path)!r}: loss has shape {arrays['loss'].shape}, expected "
-                             f"({len(arrays['beta'])}, {g})")
-        return cls(**arrays, meta=meta)
+        """Reads a grid file as untrusted data: never unpickling, checking every array's
+        dtype and shape (``loss`` is ``(len(beta), len(alpha))``, the plane's vectors one
+        length, ...) and the labels, and naming what is wrong.
+
+        Raises:
+            UsageError: unreadable, or not a valid grid file.
+        """
+        f = load_npz(path, "grid", FIELDS)
+        if min(f.dims["g"], f.dims["b"], f.dims["p"]) < 1:
+            raise invalid("grid", path, "alpha, beta and the plane's vectors must not be empty")
+        n, r = f.dims["n"], f.dims["r"]
+        if f.dims["l"] not in (0, n):
+            raise invalid("grid", path, f"line_loss has {f.dims['l']} rows for {n} paths")
+        for name in (*PER_RECORD, *PER_ITERATION):
+            shape = f.arrays[name].shape
+            ok = shape == (n, r) if name in PER_RECORD else shape[0] == n
+            if not (ok or shape == (0, 0)):
+                want = f"({n}, {r})" if name in PER_RECORD else f"({n}, iterations)"
+                raise invalid("grid", path, f"{name} has shape {shape}, expected {want} "
+                              "(one row per path) or (0, 0)")
+        if "labels" in f.meta:  # one per path, when the grid has paths
+            labels = f.meta["labels"]
+            n = f.dims["n"] or (len(labels) if isinstance(labels, list) else 0)
+            for label in check_strings(labels, n, "meta 'labels'", "grid", path):
+                try:
+                    check_text(label, "a label")
+                except ValueError as e:
+                    raise invalid("grid", path, str(e)) from None
+        return cls(**f.arrays, meta=f.meta)
 
 
 def grid_points(alpha: np.ndarray, beta: np.ndarray, start: int = 0,
