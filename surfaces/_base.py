@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -21,7 +23,9 @@ class Surface:
     """A differentiable loss over two parameters.
 
     ``fn`` maps a tensor of shape ``(..., 2)`` to the loss, shape ``(...)``, on any device
-    and floating dtype. Everything else describes how to show it.
+    and floating dtype (`check` tests that once). Everything else describes how to show it;
+    ``origin`` says where it came from: ``"builtin"`` for the registry (`get`), an import
+    path for a user's surface loaded by name, ``""`` for one made in Python.
 
     Example:
         >>> s = Surface("bowl", lambda p: (p**2).sum(-1), domain=((-1, 1), (-1, 1)))
@@ -39,6 +43,7 @@ class Surface:
     log_scale: bool = False
     description: str = ""
     params: Mapping[str, float] = field(default_factory=dict)
+    origin: str = ""
 
     def __call__(self, xy: Tensor) -> Tensor:
         return self.fn(xy)
@@ -49,6 +54,36 @@ class Surface:
         if not self.params:
             return self.name
         return self.name + ":" + ",".join(f"{k}={v!r}" for k, v in self.params.items())
+
+    def check(self) -> None:
+        """Evaluates ``fn`` once on three points of the domain and checks that it returns
+        one loss per point (shape ``(3,)`` for input ``(3, 2)``) that autograd can
+        differentiate. A surface that returned one value for the whole batch would
+        silently couple independent runs.
+
+        Raises:
+            ValueError: the output has the wrong type or shape, or has no gradient.
+        """
+        who = repr(self.origin if self.origin not in ("", "builtin") else self.name)
+        (x0, x1), (y0, y1) = self.domain
+        xy = torch.tensor([[x0 + (x1 - x0) * u, y0 + (y1 - y0) * v]
+                           for u, v in ((0.3, 0.4), (0.5, 0.5), (0.7, 0.8))],
+                          dtype=torch.float32, requires_grad=True)
+        out = self.fn(xy)
+        if not isinstance(out, Tensor):
+            raise ValueError(f"surface {who} returned a {type(out).__name__}; it must "
+                             "return a torch tensor")
+        if tuple(out.shape) != (3,):
+            raise ValueError(
+                f"surface {who} returned shape {tuple(out.shape)} for input of shape "
+                "(3, 2); a surface must return one loss per point, shape (3,) (reduce over "
+                "the last axis only, e.g. (xy ** 2).sum(-1), never over the batch)")
+        try:
+            torch.autograd.grad(out.sum(), xy)
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()[0]
+            raise ValueError(f"surface {who} cannot be differentiated by torch "
+                             f"autograd: {first}") from None
 
     def nearest_minimum(self, xy: Tensor) -> tuple[Tensor, Tensor]:
         """Index of and distance to the closest known minimum for points ``(..., 2)``."""
@@ -84,7 +119,8 @@ def register(factory: SurfaceFactory) -> SurfaceFactory:
     @functools.wraps(factory)
     def build(**params: float) -> Surface:
         surface = factory(**params)
-        return replace(surface, description=surface.description or description)
+        return replace(surface, description=surface.description or description,
+                       origin="builtin")
 
     _REGISTRY[factory.__name__] = build
     return build
@@ -108,6 +144,10 @@ def get(name: str, **params: float) -> Surface:
     if unknown:
         takes = ", ".join(valid) if valid else "no parameters"
         raise ValueError(f"surface {name!r} does not take {', '.join(unknown)}; it takes {takes}")
+    for key, value in params.items():
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)):
+            raise ValueError(f"surface {name!r}: {key} must be a finite number, got {value!r}")
     return factory(**params)
 
 

@@ -18,6 +18,7 @@ def provenance(surface: Surface, *, scheduler: SchedulerSpec | None, seed: int,
     return {
         "surface": surface.spec,
         "surface_name": surface.name,
+        "surface_origin": surface.origin,  # "builtin", an import path, or "" (made in Python)
         "scheduler": scheduler.label if scheduler else None,
         "seed": seed,
         "dtype": str(dtype).removeprefix("torch."),

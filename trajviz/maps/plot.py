@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import logging
 import os
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from surfaces import Surface
 
 from .._io import atomic_path
 from ..errors import UsageError
-from ..resolve import resolve_surface
+from ..resolve import surface_from_file
 from .basins import BasinMap
 from .sweep import SweepMap
+
+log = logging.getLogger(__name__)
 
 # One colour per minimum (Okabe-Ito, distinguishable with colour-blindness), then tab10.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -98,7 +101,7 @@ def plot_basins(result: BasinMap, *, surface: Surface | None = None, contours: b
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
     (x0, x1), (y0, y1) = result.domain
-    surf = surface if surface is not None else _surface(result.meta.get("surface"))
+    surf = surface if surface is not None else _surface(result.meta)
     levels = _contours(surf, result.domain) if contours and surf is not None else None
     for k, ax in enumerate(axes.flat):
         if k >= n:
@@ -278,12 +281,12 @@ def _mappable(cmap, norm):
     return ScalarMappable(norm=norm, cmap=cmap)
 
 
-def _surface(spec: str | None) -> Surface | None:
-    if not spec:
-        return None
+def _surface(meta: dict) -> Surface | None:
+    """The built-in surface a map names, for its contours (never code a file names)."""
     try:
-        return resolve_surface(spec)
-    except UsageError:
+        return surface_from_file(meta, "the map")
+    except UsageError as e:
+        log.info("no contours: %s", e)
         return None
 
 
