@@ -6,9 +6,11 @@ here by itself; only the teaching presets (``momentum``, ``nesterov``) are writt
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import inspect
-from collections.abc import Iterable
+import math
+import numbers
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,9 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from surfaces import closest
 
-from .errors import UsageError
+from .checks import shown
+from .errors import UsageError, UsageTypeError, UserCodeError, guard_method, user_code
+from .resolve import import_object
 from .specs import format_kwargs, parse_spec, split_specs
 
 
@@ -96,16 +100,27 @@ class OptimizerSpec:
         return {"name": self.name, "class": f"{self.cls.__module__}.{self.cls.__qualname__}",
                 "kwargs": self.all_kwargs, "label": self.label}
 
+    @property
+    def user_code(self) -> bool:
+        """Whether the class is the user's own (given by import path)."""
+        return ":" in self.name
+
     def build(self, params: Iterable[Any]) -> Optimizer:
-        """``cls(params, **kwargs)``, with torch's own message for a bad hyperparameter."""
-        try:
-            return self.cls(params, **self.all_kwargs)
-        except (ValueError, TypeError, RuntimeError) as e:
-            raise UsageError(f"{self.label}: {e}") from None
+        """``cls(params, **kwargs)``, with torch's own message for a bad hyperparameter.
+
+        A user's class is built with its ``step`` guarded: an exception inside it becomes a
+        `UserCodeError` naming the class, wherever it is stepped."""
+        check_kwargs(self.cls, self.all_kwargs, self.label)
+        with _blame(self.user_code, "optimizer", self.name, self.label):
+            opt = self.cls(params, **self.all_kwargs)
+        if self.user_code:
+            guard_method(opt, "step", "optimizer", self.name)
+        return opt
 
     def validate(self) -> None:
-        """Builds it on a 2-parameter point and takes one step, so an optimizer that cannot
-        work on two parameters, or a bad hyperparameter, fails here with torch's reason."""
+        """Builds it on a 2-parameter point and takes two steps, so an optimizer that
+        cannot work on two parameters, or a bad hyperparameter (one torch checks only when
+        stepping), fails here with torch's reason."""
         p = torch.zeros(2, requires_grad=True)
         opt = self.build([p])
 
@@ -115,15 +130,20 @@ class OptimizerSpec:
             loss.backward()
             return loss
 
-        try:
+        with _blame(self.user_code, "optimizer", self.name,
+                    f"{self.label} cannot optimize a 2-parameter point"):
             opt.step(closure)
-        except (ValueError, TypeError, RuntimeError) as e:
-            raise UsageError(f"{self.label} cannot optimize a 2-parameter point: {e}") from None
+            opt.step(closure)
 
 
-def parse_optimizer(text: str) -> OptimizerSpec:
+def parse_optimizer(text: str, *, imports: bool = True) -> OptimizerSpec:
     """``adam``, ``adam:lr=0.05,betas=(0.9,0.99)``, ``momentum:lr=0.01`` or
-    ``package.module:ClassName:lr=0.1`` for any ``torch.optim.Optimizer`` subclass."""
+    ``package.module:ClassName:lr=0.1`` for any ``torch.optim.Optimizer`` subclass
+    (importing it runs that module's code). ``imports=False`` (a name read from a file)
+    accepts the built-in names only."""
+    if not isinstance(text, str):
+        raise UsageTypeError(f"an optimizer spec must be a string such as 'adam:lr=0.05', "
+                             f"got {type(text).__name__} {shown(text)}")
     spec = parse_spec(text)
     key = spec.name.lower()
     if key in PRESETS:
@@ -131,19 +151,84 @@ def parse_optimizer(text: str) -> OptimizerSpec:
         return OptimizerSpec(key, OPTIMIZERS[base], spec.kwargs, preset)
     if key in OPTIMIZERS:
         return OptimizerSpec(key, OPTIMIZERS[key], spec.kwargs)
-    if ":" in spec.name:
-        return OptimizerSpec(spec.name, _import_class(spec.name, Optimizer), spec.kwargs)
+    if ":" in spec.name and imports:
+        return OptimizerSpec(spec.name, _import_class(spec.name, Optimizer, "optimizer"),
+                             spec.kwargs)
     raise UsageError(f"unknown optimizer {spec.name!r}{closest(key, optimizer_names())}; "
-                     f"valid optimizers: {', '.join(optimizer_names())}, or package.module:Class")
+                     f"valid optimizers: {', '.join(optimizer_names())}"
+                     + (", or package.module:Class" if imports else ""))
 
 
-def parse_optimizers(text: str | Iterable[str]) -> list[OptimizerSpec]:
-    """A comma-separated list (see `split_specs`) or an iterable of single specs."""
-    items = split_specs(text) if isinstance(text, str) else list(text)
+def parse_optimizers(text: str | Iterable[str | OptimizerSpec]) -> list[OptimizerSpec]:
+    """A comma-separated list (see `split_specs`) or an iterable of single specs; at least
+    one, each validated (`OptimizerSpec.validate`)."""
+    if isinstance(text, str):
+        items: list[Any] = split_specs(text)
+    elif isinstance(text, OptimizerSpec):
+        items = [text]
+    elif isinstance(text, Iterable):
+        items = list(text)
+    else:
+        raise UsageTypeError(f"optimizers must be a spec string such as 'sgd,adam:lr=0.05' "
+                             f"or a list of specs, got {type(text).__name__} {shown(text)}")
+    if not items:
+        raise UsageError("no optimizer given: expected e.g. 'sgd,adam:lr=0.05'")
     specs = [s if isinstance(s, OptimizerSpec) else parse_optimizer(s) for s in items]
     for spec in specs:
         spec.validate()
     return specs
+
+
+def check_kwargs(cls: type, kwargs: dict[str, Any], label: str) -> None:
+    """Checks hyperparameters against ``cls``'s signature before torch sees them: a name it
+    does not take, or a value of the wrong kind where its default is a number, a flag or a
+    tuple of numbers (torch's own checks then give the range)."""
+    params = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    names = [k for k, p in params.items() if k not in ("self", "params", "optimizer")
+             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    for key, value in kwargs.items():
+        if key not in params:
+            if takes_any:
+                continue
+            raise UsageError(f"{label}: {cls.__name__} does not take {key!r}"
+                             f"{closest(key, names)}; it takes {', '.join(names)}")
+        default = params[key].default
+        if isinstance(default, bool):
+            ok, want = isinstance(value, bool), "True or False"
+        elif isinstance(default, numbers.Real):
+            ok, want = _is_number(value), "a finite number"
+        elif isinstance(default, tuple) and default and all(map(_is_number, default)):
+            ok = (isinstance(value, (tuple, list)) and len(value) == len(default)
+                  and all(map(_is_number, value)))
+            want = f"a tuple of {len(default)} finite numbers such as {default!r}"
+        else:
+            continue
+        if not ok:
+            raise UsageError(f"{label}: {key} must be {want}, got {shown(value)}")
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+@contextlib.contextmanager
+def _blame(user: bool, kind: str, name: str, context: str) -> Iterator[None]:
+    """Errors of a user's class are theirs (`UserCodeError`); errors of a torch class are
+    the user's input (`UsageError` with torch's message)."""
+    if user:
+        with user_code(kind, name):
+            yield
+        return
+    try:
+        yield
+    except (UsageError, UserCodeError):
+        raise
+    except Exception as e:  # torch's own check, or a failure its checks let through
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        name_ = "" if isinstance(e, (ValueError, TypeError)) else f"{type(e).__name__}: "
+        raise UsageError(f"{context}: {name_}{detail}") from None
 
 
 @dataclass(frozen=True)
@@ -162,35 +247,67 @@ class SchedulerSpec:
     def needs_metric(self) -> bool:
         return issubclass(self.cls, ReduceLROnPlateau)
 
+    @property
+    def user_code(self) -> bool:
+        return ":" in self.name
+
     def build(self, optimizer: Optimizer) -> Any:
-        try:
-            return self.cls(optimizer, **self.kwargs)
-        except (ValueError, TypeError) as e:
-            raise UsageError(f"scheduler {self.label}: {e}") from None
+        """``cls(optimizer, **kwargs)``; a user's class gets its ``step`` guarded."""
+        check_kwargs(self.cls, self.kwargs, f"scheduler {self.label}")
+        with _blame(self.user_code, "scheduler", self.name, f"scheduler {self.label}"):
+            scheduler = self.cls(optimizer, **self.kwargs)
+        if self.user_code:
+            guard_method(scheduler, "step", "scheduler", self.name)
+        return scheduler
+
+    def validate(self) -> None:
+        """Builds it on a plain SGD and steps both once: torch checks some arguments only
+        when stepping (``steplr:step_size=0`` divides by zero there)."""
+        p = torch.zeros(2, requires_grad=True)
+        opt = torch.optim.SGD([p], lr=0.1)
+        scheduler = self.build(opt)
+        p.grad = torch.ones(2)
+        opt.step()
+        with _blame(self.user_code, "scheduler", self.name, f"scheduler {self.label}"):
+            if self.needs_metric:
+                scheduler.step(1.0)
+            else:
+                scheduler.step()
 
 
 def parse_scheduler(text: str) -> SchedulerSpec:
+    """``steplr:step_size=50,gamma=0.5``, any name of `SCHEDULERS`, or
+    ``package.module:Class`` for an ``LRScheduler`` subclass (importing it runs that
+    module's code; the class is checked before anything is built)."""
+    if not isinstance(text, str):
+        raise UsageTypeError(f"a scheduler spec must be a string such as "
+                             f"'steplr:step_size=50', got {type(text).__name__} {shown(text)}")
     spec = parse_spec(text)
     key = spec.name.lower()
     if key in SCHEDULERS:
-        cls = SCHEDULERS[key]
+        cls, name = SCHEDULERS[key], key
     elif ":" in spec.name:
-        cls = _import_class(spec.name, object)
+        cls, name = _import_class(spec.name, LRScheduler, "scheduler"), spec.name
     else:
         names = sorted(SCHEDULERS)
         raise UsageError(f"unknown scheduler {spec.name!r}{closest(key, names)}; "
-                         f"valid schedulers: {', '.join(names)}")
-    scheduler = SchedulerSpec(key, cls, spec.kwargs)
-    scheduler.build(torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1))
+                         f"valid schedulers: {', '.join(names)}, or package.module:Class")
+    scheduler = SchedulerSpec(name, cls, spec.kwargs)
+    scheduler.validate()
     return scheduler
 
 
-def _import_class(path: str, base: type) -> type:
-    module_name, _, attr = path.rpartition(":")
-    try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise UsageError(f"cannot import {path!r}: {e}") from None
+def as_scheduler(scheduler: str | SchedulerSpec | None) -> SchedulerSpec | None:
+    """What the API's ``scheduler=`` arguments take: a spec string, a `SchedulerSpec` or
+    ``None``."""
+    if scheduler is None or isinstance(scheduler, SchedulerSpec):
+        return scheduler
+    return parse_scheduler(scheduler)
+
+
+def _import_class(path: str, base: type, kind: str) -> type:
+    obj = import_object(path, kind)
     if not (inspect.isclass(obj) and issubclass(obj, base)):
-        raise UsageError(f"{path!r} is not a {base.__module__}.{base.__qualname__} subclass")
+        raise UsageError(f"{kind} {path!r} is not a {base.__module__}.{base.__qualname__} "
+                         "subclass")
     return obj

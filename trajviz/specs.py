@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UsageError
+from .errors import UsageError, UsageTypeError
 
 _OPEN, _CLOSE = "([{", ")]}"
 
@@ -55,6 +56,9 @@ def parse_value(text: str) -> Any:
 def parse_spec(text: str) -> Spec:
     """Parses one spec. The name may itself hold a colon (``package.module:Class``); the
     kwargs start after the last colon that precedes the first ``=``."""
+    if not isinstance(text, str):
+        raise UsageTypeError(f"a spec must be a string such as 'adam:lr=0.1', got "
+                             f"{type(text).__name__}")
     text = text.strip()
     if not text:
         raise UsageError("empty spec: expected a name such as 'adam' or 'adam:lr=0.1'")
@@ -78,9 +82,24 @@ def parse_spec(text: str) -> Spec:
             raise UsageError(f"malformed spec {where}: missing value after '{key}='")
         try:
             kwargs[key] = parse_value(raw.strip())
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             raise UsageError(f"malformed spec {where}: {raw.strip()!r} is not a literal") from None
+        if not _finite(kwargs[key]):
+            raise UsageError(f"malformed spec {where}: {key}={raw.strip()} is not finite")
     return Spec(name, kwargs)
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a literal (``1e999`` parses as infinity)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, complex):
+        return math.isfinite(value.real) and math.isfinite(value.imag)
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return all(map(_finite, value))
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    return True
 
 
 def split_specs(text: str) -> list[str]:
