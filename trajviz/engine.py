@@ -16,8 +16,10 @@ from tqdm.auto import tqdm
 
 from surfaces import Surface
 
-from .errors import UsageError
-from .optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
+from .checks import check_memory, number
+from .checks import seed as check_seed
+from .errors import UsageError, UsageTypeError
+from .optimizers import OptimizerSpec, SchedulerSpec, as_scheduler, parse_optimizers
 from .provenance import provenance
 from .resolve import resolve_device, resolve_dtype, resolve_surface
 from .run import Run
@@ -63,15 +65,16 @@ def run(
         >>> r.positions.shape
         (2, 101, 2)
     """
-    if steps < 1:
-        raise UsageError(f"steps must be at least 1, got {steps}")
+    steps = number(steps, "steps", integer=True, lo=1)
+    check_seed(seed)
     surf = resolve_surface(surface)
     specs = parse_optimizers(optimizers)
-    sched = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
+    sched = as_scheduler(scheduler)
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     x0 = _starts(surf, starts, dev, dt)
-    if bound is None:
-        bound = default_bound(surf)
+    check_memory(f"a run of {len(specs) * len(x0)} trajectories x {steps} steps",
+                 Run.nbytes(len(specs) * len(x0), steps, dt.itemsize))
+    bound = default_bound(surf) if bound is None else number(bound, "bound", lo=0, lo_open=True)
     torch.manual_seed(seed)
 
     k = len(x0)
@@ -109,10 +112,15 @@ def _quiet(progress: bool | None) -> bool | None:
 
 
 def _starts(surf: Surface, starts: object, dev: torch.device, dt: torch.dtype) -> Tensor:
-    x0 = torch.as_tensor(surf.start if starts is None else starts, dtype=dt).to(dev)
+    try:
+        x0 = torch.as_tensor(surf.start if starts is None else starts, dtype=dt).to(dev)
+    except (TypeError, ValueError, RuntimeError):
+        raise UsageTypeError(f"starts must be (x, y) pairs of numbers, got {starts!r:.60}"
+                             ) from None
     x0 = x0.reshape(-1, 2) if x0.numel() % 2 == 0 and x0.numel() else x0
-    if x0.ndim != 2 or x0.shape[1] != 2 or not torch.isfinite(x0).all():
-        raise UsageError(f"starts must be finite (x, y) pairs, got shape {tuple(x0.shape)}")
+    if x0.ndim != 2 or x0.shape[1] != 2 or not len(x0) or not torch.isfinite(x0).all():
+        raise UsageError(f"starts must be one or more finite (x, y) pairs, got shape "
+                         f"{tuple(x0.shape)}")
     return x0
 
 

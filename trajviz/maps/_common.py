@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from surfaces import Surface
 
 from .. import _io
-from ..errors import UsageError
+from ..checks import check_text, number, seed
 from ..resolve import resolve_device, resolve_dtype
 from ..stepper import default_bound
 
@@ -34,8 +34,6 @@ def chunk_rows(n_minima: int, itemsize: int, memory_mb: float, device: torch.dev
     ``objects_per_run``: each run has its own param group or optimizer (Python objects and
     state dicts), which caps the chunk lower.
     """
-    if memory_mb <= 0:
-        raise UsageError(f"memory budget must be positive, got {memory_mb} MB")
     per_run = (_ELEMS_PER_RUN + 4 * n_minima) * itemsize
     rows = max(256, int(memory_mb * 2**20) // per_run)
     if objects_per_run:
@@ -62,15 +60,16 @@ class MapSettings:
 
 
 def map_settings(surface: Surface, *, steps: int, tol: float | None, bound: float | None,
-                 device: str | torch.device, dtype: str | torch.dtype) -> MapSettings:
+                 device: str | torch.device, dtype: str | torch.dtype, seed_: int,
+                 memory_mb: float) -> MapSettings:
     """Checks a map's common arguments and fills in the surface's defaults."""
-    if steps < 1:
-        raise UsageError(f"steps must be at least 1, got {steps}")
-    tol = default_tol(surface) if tol is None else tol
-    if not tol > 0:
-        raise UsageError(f"tol must be positive, got {tol}")
-    return MapSettings(resolve_device(device), resolve_dtype(dtype), tol,
-                       default_bound(surface) if bound is None else bound)
+    number(steps, "steps", integer=True, lo=1)
+    seed(seed_)
+    number(memory_mb, "memory_mb", lo=0, lo_open=True)
+    tol = default_tol(surface) if tol is None else number(tol, "tol", lo=0, lo_open=True)
+    bound = default_bound(surface) if bound is None else number(bound, "bound", lo=0,
+                                                                  lo_open=True)
+    return MapSettings(resolve_device(device), resolve_dtype(dtype), tol, bound)
 
 
 def minima_tensor(surface: Surface, device: torch.device, dtype: torch.dtype
@@ -95,9 +94,31 @@ def save_npz(path: str | os.PathLike[str], kind: str, arrays: dict[str, np.ndarr
     _io.save_npz(path, arrays, {"kind": kind, **meta}, compress=True)
 
 
-def load_npz(path: str | os.PathLike[str], kind: str, names: tuple[str, ...]
-             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    arrays, meta = _io.load_npz(path, kind, names)
-    if meta.get("kind") != kind:
-        raise UsageError(f"{str(path)!r} is not a trajviz {kind} file")
-    return arrays, meta
+# What every map file holds besides its arrays (checked on loading).
+MAP_META = {"kind": str, "steps": int, "tol": float, "surface": str}
+# Per run: final (2), final_loss, diverged_at, converged_at, minimum, at most 8 bytes each,
+# held twice (the chunks and the gathered arrays), and the figure's colours.
+RESULT_BYTES_PER_RUN = 2 * (2 + 4) * 8 + 3 * 8
+
+
+def load_npz(path: str | os.PathLike[str], kind: str, fields: dict[str, _io.Field],
+             meta_keys: dict[str, Any]) -> _io.Loaded:
+    """A map file, checked (`trajviz._io.load_npz`): its arrays, its ``meta`` and that
+    ``meta`` says it is a ``kind`` map with a positive step count and tolerance."""
+    loaded = _io.load_npz(path, kind, fields, {**MAP_META, **meta_keys},
+                          meta_values={"kind": kind})
+    meta = loaded.meta
+    if meta["steps"] < 1 or not meta["tol"] > 0:
+        raise _io.invalid(kind, path, "steps and tol must be positive")
+    texts = [meta["surface"], meta.get("label", ""), *(meta.get("labels") or [])]
+    for text in texts:
+        try:
+            check_text(text, "a label")
+        except ValueError as e:
+            raise _io.invalid(kind, path, str(e)) from None
+    for name in ("diverged_at", "converged_at"):
+        if name in loaded.arrays and ((loaded.arrays[name] < -1)
+                                      | (loaded.arrays[name] > meta["steps"])).any():
+            raise _io.invalid(kind, path, f"{name} must be -1 or a step from 0 to "
+                              f"{meta['steps']}")
+    return loaded

@@ -13,11 +13,14 @@ import torch
 
 from surfaces import Surface
 
-from ..errors import UsageError
-from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
+from .._io import FLOAT, INT, Field, check_strings, invalid
+from ..checks import check_memory, number, shown
+from ..errors import UsageError, UsageTypeError
+from ..optimizers import OptimizerSpec, SchedulerSpec, as_scheduler, parse_optimizers
 from ..provenance import provenance
 from ..resolve import resolve_surface
 from ._common import (
+    RESULT_BYTES_PER_RUN,
     chunk_rows,
     load_npz,
     map_settings,
@@ -28,8 +31,17 @@ from ._common import (
 from ._loop import check_scheduler, run_chunk
 
 log = logging.getLogger(__name__)
-_ARRAYS = ("xs", "ys", "minima", "final", "final_loss", "diverged_at", "converged_at",
-           "minimum")
+_FIELDS = {
+    "xs": Field(FLOAT, ("nx",)),
+    "ys": Field(FLOAT, ("ny",)),
+    "minima": Field(FLOAT, ("m", 2)),
+    "final": Field(FLOAT, ("k", "ny", "nx", 2)),
+    "final_loss": Field(FLOAT, ("k", "ny", "nx")),
+    "diverged_at": Field(INT, ("k", "ny", "nx")),
+    "converged_at": Field(INT, ("k", "ny", "nx")),
+    "minimum": Field(INT, ("k", "ny", "nx")),
+}
+_ARRAYS = tuple(_FIELDS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,9 +108,18 @@ class BasinMap:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BasinMap:
-        arrays, meta = load_npz(path, "basins", _ARRAYS)
-        return cls(labels=list(meta["labels"]), steps=int(meta["steps"]),
-                   tol=float(meta["tol"]), meta=meta, **arrays)
+        """Reads a basins file as untrusted data (see `trajviz._io.load_npz`)."""
+        f = load_npz(path, "basins", _FIELDS, {"labels": list, "domain": list})
+        meta, a = f.meta, f.arrays
+        labels = check_strings(meta["labels"], f.dims["k"], "meta 'labels'", "basins", path)
+        try:
+            _domain(meta["domain"])
+        except UsageError as e:
+            raise invalid("basins", path, f"meta 'domain': {e}") from None
+        if ((a["minimum"] < -1) | (a["minimum"] >= f.dims["m"])).any():
+            raise invalid("basins", path, f"minimum must be -1 or an index below the "
+                          f"{f.dims['m']} minima")
+        return cls(labels=labels, steps=meta["steps"], tol=float(meta["tol"]), meta=meta, **a)
 
 
 def basins(
@@ -142,14 +163,15 @@ def basins(
         (1, 32, 32)
     """
     surf = resolve_surface(surface)
+    nx, ny = _grid(grid)
+    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype,
+                       seed_=seed, memory_mb=memory_mb)
     specs = parse_optimizers(optimizers)
-    sched = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
+    check_memory(f"a basin map of {nx} x {ny} starts for {len(specs)} optimizer(s)",
+                 nx * ny * (48 + RESULT_BYTES_PER_RUN * len(specs)))
+    sched = as_scheduler(scheduler)
     check_scheduler(sched)
-    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype)
     dev, dt, tol, bound = cfg.device, cfg.dtype, cfg.tol, cfg.bound
-    nx, ny = (grid, grid) if isinstance(grid, int) else grid
-    if nx < 1 or ny < 1:
-        raise UsageError(f"grid must have at least 1 cell per side, got {nx} x {ny}")
     dom = _domain(domain if domain is not None else surf.domain)
     if not surf.minima:
         log.info("%s lists no known minima: runs are told apart by where they end", surf.name)
@@ -192,6 +214,16 @@ def basins(
         diverged_at=gather("diverged_at"), converged_at=gather("converged_at"),
         minimum=gather("minimum"), steps=steps, tol=float(tol), meta=meta,
     )
+
+
+def _grid(grid: Any) -> tuple[int, int]:
+    """``N`` or ``(nx, ny)`` cells, each at least 1."""
+    pair = isinstance(grid, (tuple, list))
+    if isinstance(grid, (str, bytes)) or (pair and len(grid) != 2):
+        raise UsageTypeError(f"grid must be an integer N or a pair (nx, ny), got {shown(grid)}")
+    nx, ny = grid if pair else (grid, grid)
+    return (number(nx, "grid cells along x", integer=True, lo=1),
+            number(ny, "grid cells along y", integer=True, lo=1))
 
 
 def _domain(dom: Any) -> tuple[tuple[float, float], tuple[float, float]]:

@@ -17,12 +17,14 @@ import numpy as np
 
 from surfaces import closest
 
-from ..errors import UsageError
+from ..checks import check_memory
+from ..errors import UsageError, UsageTypeError
 from ..optimizers import OptimizerSpec
 from ..specs import parse_value, split_top_level
 
 _PARAM = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\[\s*(\d+)\s*\])?\s*=\s*(.*?)\s*$")
 SCALES = ("lin", "log")
+_BYTES_PER_VALUE = 64  # a float in the array, as a Python float, and in a tuple
 # Keyword arguments that select an implementation or change the meaning of the run rather
 # than the update rule: sweeping them would not draw a map of the optimizer.
 _NOT_SWEPT = frozenset({"params", "self", "foreach", "fused", "capturable", "differentiable"})
@@ -56,6 +58,9 @@ def parse_param(text: str) -> ParamAxis:
         >>> parse_param("lr=1e-3:1e-1:log:3").values
         (0.001, 0.01, 0.1)
     """
+    if not isinstance(text, str):
+        raise UsageTypeError(f"a swept parameter must be a string such as 'lr=1e-4:1:log:64', "
+                             f"got {type(text).__name__}")
     m = _PARAM.match(text)
     if not m:
         raise UsageError(f"malformed --param {text!r}: expected NAME=LO:HI[:log]:N "
@@ -96,6 +101,7 @@ def _parse_range(text: str, body: str) -> tuple[tuple[float, ...], bool]:
     if n < 1:
         raise UsageError(f"empty range in --param {text!r}: it asks for {n} values; "
                          "give at least 1")
+    check_memory(f"--param {text!r} ({n} values)", n * _BYTES_PER_VALUE)
     if lo > hi:
         raise UsageError(f"reversed range in --param {text!r}: LO {lo:g} is above HI {hi:g}; "
                          f"write {parts[1]}:{parts[0]}")

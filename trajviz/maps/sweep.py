@@ -22,11 +22,14 @@ import torch
 
 from surfaces import Surface
 
-from ..errors import UsageError
-from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers, parse_scheduler
+from .._io import FLOAT, INT, Field, invalid
+from ..checks import check_memory
+from ..errors import UsageError, UsageTypeError
+from ..optimizers import OptimizerSpec, SchedulerSpec, as_scheduler, parse_optimizers
 from ..provenance import provenance
 from ..resolve import resolve_surface
 from ._common import (
+    RESULT_BYTES_PER_RUN,
     chunk_rows,
     load_npz,
     map_settings,
@@ -35,10 +38,21 @@ from ._common import (
     save_npz,
 )
 from ._loop import check_scheduler, run_chunk
-from .params import ParamAxis, grid_shape, parse_param, swept_kwargs
+from .params import ParamAxis, combinations, grid_shape, parse_param, swept_kwargs
 
 log = logging.getLogger(__name__)
-_ARRAYS = ("final", "final_loss", "diverged_at", "converged_at", "minimum")
+_FIELDS = {
+    "final": Field(FLOAT, ("rows", "cols", 2)),
+    "final_loss": Field(FLOAT, ("rows", "cols")),
+    "diverged_at": Field(INT, ("rows", "cols")),
+    "converged_at": Field(INT, ("rows", "cols")),
+    "minimum": Field(INT, ("rows", "cols")),
+    "values_0": Field(FLOAT, ("cols",), required=False),
+    "values_1": Field(FLOAT, ("rows",), required=False),
+}
+_ARRAYS = tuple(name for name, fld in _FIELDS.items() if fld.required)
+# A setting's keyword arguments and values as Python objects, before it runs in a chunk.
+_BYTES_PER_SETTING = 512
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,15 +123,37 @@ class SweepMap:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SweepMap:
-        arrays, meta = load_npz(path, "sweep", _ARRAYS)
-        axes = []
-        for i, a in enumerate(meta["axes"]):
-            values = a["values"]
-            if values is None:
-                values = load_npz(path, "sweep", (f"values_{i}",))[0][f"values_{i}"].tolist()
-            axes.append(ParamAxis(a["name"], tuple(values), a["index"], a["log"]))
-        return cls(axes=tuple(axes), label=meta["label"], start=tuple(meta["start"]),
-                   steps=int(meta["steps"]), tol=float(meta["tol"]), meta=meta, **arrays)
+        """Reads a sweep file as untrusted data (see `trajviz._io.load_npz`)."""
+        f = load_npz(path, "sweep", _FIELDS, {"axes": list, "label": str, "start": list})
+        meta, arrays = f.meta, f.arrays
+        sizes = (f.dims["cols"], f.dims["rows"])
+        if not 1 <= len(meta["axes"]) <= 2 or (len(meta["axes"]) == 1 and sizes[1] != 1):
+            raise invalid("sweep", path, f"meta 'axes' must describe the {sizes[0]} columns "
+                          f"and {sizes[1]} rows")
+        axes = tuple(_load_axis(a, arrays.get(f"values_{i}"), sizes[i], path)
+                     for i, a in enumerate(meta["axes"]))
+        start = meta["start"]
+        if not (len(start) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                        for v in start)):
+            raise invalid("sweep", path, "meta 'start' must be a point [x, y]")
+        return cls(axes=axes, label=meta["label"], start=(float(start[0]), float(start[1])),
+                   steps=meta["steps"], tol=float(meta["tol"]), meta=meta,
+                   **{name: arrays[name] for name in _ARRAYS})
+
+
+def _load_axis(a: Any, stored: np.ndarray | None, size: int,
+               path: str | os.PathLike[str]) -> ParamAxis:
+    """One swept axis from a file's meta (and its ``values_<i>`` array when numeric)."""
+    ok = (isinstance(a, dict) and isinstance(a.get("name"), str)
+          and (a.get("index") is None or isinstance(a.get("index"), int))
+          and isinstance(a.get("log"), bool))
+    values = a.get("values") if ok else None
+    if values is None and stored is not None:
+        values = stored.tolist()
+    if not ok or not isinstance(values, list) or len(values) != size:
+        raise invalid("sweep", path, f"meta 'axes' entries must be objects with a name, an "
+                      f"index, a log flag and {size} values")
+    return ParamAxis(a["name"], tuple(values), a["index"], a["log"])
 
 
 def sweep(
@@ -153,15 +189,24 @@ def sweep(
         (1, 8)
     """
     surf = resolve_surface(surface)
+    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype,
+                       seed_=seed, memory_mb=memory_mb)
     (spec,) = _one_optimizer(optimizer)
+    if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
+        raise UsageTypeError(f"params must be a list of one or two axes such as "
+                             f"['lr=1e-4:1:log:64'], got {type(params).__name__}")
     axes = tuple(p if isinstance(p, ParamAxis) else parse_param(p) for p in params)
+    check_memory(f"a sweep of {combinations(axes)} settings",
+                 combinations(axes) * (_BYTES_PER_SETTING + RESULT_BYTES_PER_RUN))
     combos = swept_kwargs(spec, axes)
-    sched = parse_scheduler(scheduler) if isinstance(scheduler, str) else scheduler
+    sched = as_scheduler(scheduler)
     check_scheduler(sched)
-    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype)
     dev, dt, tol, bound = cfg.device, cfg.dtype, cfg.tol, cfg.bound
-    x0 = tuple(float(v) for v in (surf.start if start is None else start))
-    if len(x0) != 2 or not np.all(np.isfinite(x0)):
+    try:
+        x0 = tuple(float(v) for v in (surf.start if start is None else start))
+    except (TypeError, ValueError):
+        x0 = ()
+    if isinstance(start, str) or len(x0) != 2 or not np.all(np.isfinite(x0)):
         raise UsageError(f"start must be a finite point (x, y), got {start!r}")
     mins = minima_tensor(surf, dev, dt)
     n = len(combos)

@@ -9,10 +9,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +23,15 @@ from tqdm.auto import tqdm
 from surfaces import Surface
 
 from .._io import atomic_path, check_writable
-from ..errors import UsageError
+from ..checks import check_figure_size, check_text, number
+from ..errors import UsageError, UsageTypeError
 from ..run import Run
 from ._blit import BlittedFigure
 from .figure import RunFigure
 from .writers import FrameWriter, ffmpeg_exe, writer_for
 
 log = logging.getLogger(__name__)
+MAX_FPS = 1000.0
 
 
 class RunAnimation(FuncAnimation):
@@ -57,16 +57,32 @@ def animate(run: Run, surface: Surface | str, *, frames: int | None = None, fps:
     ``figure_options`` go to `RunFigure` (``updates``, ``arrows``, ``view``, ``theme``,
     ``size``, ``dpi``, ...). In a notebook, ``anim.to_jshtml()`` shows it; `save` writes it.
     """
-    _check_fps(fps)
-    rf = RunFigure(run, surface, **figure_options)
+    fps = _check_fps(fps)
+    frames = _check_frames(frames)
+    rf = RunFigure(run, surface, **_checked_options(run, figure_options))
     return RunAnimation(rf, rf.frame_steps(frames), fps)
 
 
 def plot(run: Run, surface: Surface | str, **figure_options: Any) -> Figure:
     """The run's final state as a static figure (options as for `RunFigure`)."""
-    rf = RunFigure(run, surface, **figure_options)
+    rf = RunFigure(run, surface, **_checked_options(run, figure_options))
     rf.set_step(run.steps)
     return rf.fig
+
+
+def _checked_options(run: Run, options: dict[str, Any]) -> dict[str, Any]:
+    """Checks what the figure will be made of before anything is drawn: the run, the size
+    in pixels against the caps, and every text matplotlib would parse as math."""
+    if not isinstance(run, Run):
+        raise UsageTypeError(f"expected a trajviz.Run, got {type(run).__name__}")
+    if "size" in options or "dpi" in options:
+        size, dpi = check_figure_size(options.get("size", (8, 6)), options.get("dpi", 100))
+        options = {**options, "size": size, "dpi": dpi}
+    if options.get("title") is not None:
+        check_text(options["title"], "title")
+    for label in dict.fromkeys(run.meta.get("labels") or []):
+        check_text(label, "optimizer label")
+    return options
 
 
 def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], *,
@@ -89,9 +105,11 @@ def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], 
     Returns:
         The path written. The write is atomic: on any failure nothing is left behind.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageTypeError(f"path must be a file name, got {type(path).__name__}")
     path = Path(path)
-    if fps is not None:
-        _check_fps(fps)
+    fps = None if fps is None else _check_fps(fps)
+    frames = _check_frames(frames)
     w = writer_for(path, writer)
     if isinstance(obj, RunAnimation):
         rf = obj.run_figure
@@ -152,21 +170,16 @@ def _save_foreign(anim: Animation, path: Path, w: FrameWriter, fps: float) -> Pa
     if w.name not in ("gif", "mp4"):
         raise UsageError(f"a matplotlib Animation can be saved as .gif or .mp4, not "
                          f"{str(path)!r}")
-    check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        with mpl.rc_context({"animation.ffmpeg_path": ffmpeg_exe() or "ffmpeg"}):
-            mpl_writer = PillowWriter(fps=fps) if w.name == "gif" else FFMpegWriter(fps=fps)
-            anim.save(tmp, writer=mpl_writer)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=path.suffix) as tmp, \
+            mpl.rc_context({"animation.ffmpeg_path": ffmpeg_exe() or "ffmpeg"}):
+        mpl_writer = PillowWriter(fps=fps) if w.name == "gif" else FFMpegWriter(fps=fps)
+        anim.save(tmp, writer=mpl_writer)
     return path
 
 
-def _check_fps(fps: float) -> None:
-    if not fps > 0:
-        raise UsageError(f"fps must be positive, got {fps}")
+def _check_fps(fps: float) -> float:
+    return number(fps, "fps", lo=0, hi=MAX_FPS, lo_open=True)
+
+
+def _check_frames(frames: int | None) -> int | None:
+    return None if frames is None else number(frames, "frames", integer=True, lo=1)

@@ -99,9 +99,8 @@ def writer_for(path: str | os.PathLike[str], writer: str | FrameWriter | None = 
         except KeyError:
             raise UsageError(f"unknown writer {writer!r}; valid writers: "
                              f"{', '.join(WRITERS)}") from None
-    else:
-        path = Path(path)
-        ext = "" if path.is_dir() else path.suffix.lower()
+    else:  # by the name alone: an existing folder called a.gif is not a frames folder
+        ext = Path(path).suffix.lower()
         matches = [c for c in WRITERS.values() if ext in c.extensions]
         if not matches:
             raise UsageError(f"cannot write {str(path)!r}: unknown extension {ext!r}; "
