@@ -51,8 +51,8 @@ def test_list(capsys, what):
     (["run", "--scheduler", "steplr:gamma=0.5"], "step_size"),
     (["run", "--surface", "quadratic:kappa=0"], "kappa > 0"),
     (["run", "--device", "tpu"], "valid devices: auto, cpu, cuda"),
-    (["run", "--steps", "0"], "steps must be at least 1"),
-    (["run", "--noise", "-1"], "sigma >= 0"),
+    (["run", "--steps", "0"], "argument --steps: must be at least 1"),
+    (["run", "--noise", "-1"], "argument --noise: must be at least 0"),
     (["run", "--out", "/nonexistent-dir/run.npz"], "does not exist"),
 ], ids=["surface-typo", "optimizer-typo", "bad-lr", "no-value", "unclosed", "unsuitable",
         "scheduler-arg", "surface-param", "device", "steps", "noise", "unwritable-out"])

@@ -164,9 +164,9 @@ def test_cli_animates_and_draws_the_1d_view(tmp_path):
     (["--model", "resnet"], "unknown model 'resnet'; valid models: mlp, logreg, cnn"),
     (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "tpu"],
      "device"),
-    (["--grid", "1"], "grid size must be at least 2"),
-    (["--grid", "100000"], "too large"),
-    (["--extent", "1,2,3"], "--extent must be"),
+    (["--grid", "1"], "argument --grid: must be from 2 to 4096"),
+    (["--grid", "100000"], "argument --grid: must be from 2 to 4096"),
+    (["--extent", "1,2,3"], "--extent amin,amax,bmin,bmax of 4 finite numbers"),
     (["--optimizers", "adamm"], "unknown optimizer 'adamm'"),
     (["--centre", "nobody"], "unknown centre 'nobody'"),
 ], ids=["model", "device", "grid-small", "grid-huge", "extent", "optimizer", "centre"])

@@ -1,25 +1,43 @@
 """The ``trajviz`` command: argument parsing that calls the library, nothing more.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)``, which registers
-the command and sets ``func`` to a function taking the parsed namespace.
+the command and sets ``func`` to a function taking the parsed namespace. `main` is the one
+error boundary: every failure is one line on stderr and an exit code (`report`).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import UsageError
+from ..errors import Terminated, UsageError, UserCodeError
 from . import animate_cmd, landscape_cmd, lesson_cmd, list_cmd, maps_cmd, run_cmd
+from ._common import add_traceback_option
 
 COMMANDS = (list_cmd, run_cmd, animate_cmd, lesson_cmd, maps_cmd, landscape_cmd)
+TRACEBACK_ENV = "TRAJVIZ_TRACEBACK"
+
+
+class ParseError(Exception):
+    """A command line argparse refused (raised instead of printing usage and exiting)."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ParseError(self.prog, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="trajviz",
         description="See what torch.optim optimizers do: exact batched trajectories on "
                     "analytic surfaces and neural-net loss landscapes, plotted and animated.",
@@ -27,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"trajviz {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    add_traceback_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.add_parser(sub)
@@ -34,16 +53,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: bad input gets one line on stderr and exit code 2, never a traceback."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point: any failure is one line on stderr and an exit code, never a traceback
+    (unless ``--traceback`` or ``$TRAJVIZ_TRACEBACK`` asks for it)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except ParseError as e:
+        print(f"{e.prog}: error: {e} (see '{e.prog} --help')", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args) or 0
-    except UsageError as e:
-        print(f"trajviz {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("trajviz: interrupted", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt, Terminated) as e:
+        if args.traceback or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+            traceback.print_exc()
+        message, code = report(e)
+        print(f"trajviz {args.command}: {message}", file=sys.stderr)
+        return code
+
+
+def report(e: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for an exception that ended a command."""
+    if isinstance(e, UsageError):
+        return f"error: {e}", 2
+    if isinstance(e, UserCodeError):
+        return str(e), 1
+    if isinstance(e, OSError):
+        where = f" ({e.filename})" if e.filename else ""
+        return f"error: {e.strerror or e}{where}", 1
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted", 130
+    if isinstance(e, Terminated):
+        return str(e), 128 + e.signum
+    detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return (f"internal error: {type(e).__name__}: {detail} (a bug in trajviz: --traceback "
+            "shows where; please report it)"), 1

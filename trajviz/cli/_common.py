@@ -1,20 +1,75 @@
-"""Options and helpers that several subcommands share."""
+"""Options and helpers that several subcommands share.
+
+Every option's value is parsed by a type built here (`integer`, `real`, `seed_type`,
+`point`, ...) on top of `trajviz.checks`: NaN, infinity and out-of-range values are refused
+while parsing, with the valid range named, before any work starts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from .. import checks
 from ..errors import UsageError
 from ..resolve import DEVICES, DTYPES
 
+IMPORT_NOTE = ("an import path imports that module, which runs its code: give only code "
+               "you trust")
 OPTIMIZERS_HELP = (
     "comma-separated optimizer specs NAME[:key=value,...]; a key=value piece belongs to the "
     "spec before it, so 'adam:lr=0.05,betas=(0.9,0.99),sgd:lr=0.1' is two optimizers. "
     "NAME is a torch.optim class in lower case (see 'trajviz list optimizers'), 'momentum', "
-    "'nesterov', or package.module:Class"
+    f"'nesterov', or package.module:Class for your own Optimizer subclass ({IMPORT_NOTE})"
 )
+SURFACE_HELP = ("NAME[:key=value,...] (see 'trajviz list surfaces'), or "
+                "package.module:attribute for your own surfaces.Surface or function f(xy) "
+                f"({IMPORT_NOTE})")
+SCHEDULER_HELP = ("LR scheduler spec NAME[:key=value,...], e.g. steplr:step_size=50,gamma=0.5 "
+                  "(see 'trajviz list schedulers'), or package.module:Class for your own "
+                  f"torch.optim.lr_scheduler.LRScheduler subclass ({IMPORT_NOTE})")
+
+
+def option(parse: Callable[[str], Any], name: str | None = None) -> Callable[[str], Any]:
+    """An argparse ``type`` from a parser raising `UsageError`: argparse then prints the
+    message itself rather than "invalid <function> value"."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except UsageError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = name or parse.__name__
+    return convert
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    """An integer option within ``[lo, hi]``."""
+    return option(lambda t: checks.number(t, "", integer=True, lo=lo, hi=hi),
+                  "integer")
+
+
+def real(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False
+         ) -> Callable[[str], float]:
+    """A finite number within ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+    return option(lambda t: checks.number(t, "", lo=lo, hi=hi, lo_open=lo_open),
+                  "number")
+
+
+def _memory_mb(text: str) -> float:
+    mb = checks.number(text, "", lo=0, lo_open=True)
+    checks.check_memory(f"a budget of {mb:g} MB", mb * 2**20)
+    return mb
+
+
+seed_type = option(lambda t: checks.seed(t, ""), "seed")
+memory_mb = option(_memory_mb, "memory_mb")
+title_type = option(lambda t: checks.check_text(t, "the title"), "title")
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -23,29 +78,65 @@ class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsH
 
 def add_command(sub: argparse._SubParsersAction, name: str, summary: str, examples: str
                 ) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=summary, description=summary,
-                          epilog="examples:\n" + examples, formatter_class=Formatter)
+    p = sub.add_parser(name, help=summary, description=summary,
+                       epilog="examples:\n" + examples, formatter_class=Formatter)
+    add_traceback_option(p, default=argparse.SUPPRESS)
+    return p
+
+
+def add_traceback_option(p: argparse.ArgumentParser, *, default: Any = False) -> None:
+    p.add_argument("--traceback", action="store_true", default=default,
+                   help="on an error, print the full Python traceback too (or set "
+                        "TRAJVIZ_TRACEBACK=1)")
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}; "
                    "auto uses CUDA when a GPU is present")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
-    p.add_argument("--seed", type=int, default=0, help="seeds torch before running")
+    p.add_argument("--seed", type=seed_type, default=0, help="seeds torch before running")
+
+
+def parse_numbers(text: str, count: int, what: str, example: str) -> tuple[float, ...]:
+    """``count`` finite comma-separated numbers, e.g. a point ``x,y``."""
+    parts = text.split(",")
+    try:
+        values = tuple(float(v) for v in parts)
+    except ValueError:
+        values = ()
+    if len(values) != count or not all(map(math.isfinite, values)):
+        raise UsageError(f"expected {what} of {count} finite numbers such as {example!r}, "
+                         f"got {text!r}")
+    return values
 
 
 def parse_point(text: str) -> tuple[float, float]:
     """``x,y`` -> (x, y)."""
-    try:
-        x, y = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"expected a point 'x,y' such as '-1.5,2', got {text!r}") from None
-    return x, y
+    return parse_numbers(text, 2, "a point 'x,y'", "-1.5,2")  # type: ignore[return-value]
 
 
 def parse_points(text: str) -> np.ndarray:
-    """``x1,y1;x2,y2`` -> array of shape (k, 2)."""
-    return np.array([parse_point(p) for p in text.split(";") if p.strip()], dtype=float)
+    """``x1,y1;x2,y2`` -> array of shape (k, 2), at least one point."""
+    points = [parse_point(p) for p in text.split(";") if p.strip()]
+    if not points:
+        raise UsageError(f"expected points 'x1,y1;x2,y2', got {text!r}")
+    return np.array(points, dtype=float)
+
+
+def parse_size(text: str) -> tuple[float, float]:
+    """``WxH`` in inches -> (w, h), both positive and finite."""
+    parts = text.lower().split("x")
+    try:
+        w, h = (checks.number(v, "size", lo=0, lo_open=True) for v in parts)
+    except (ValueError, UsageError):
+        raise UsageError(f"expected WxH in inches such as 8x6, two finite positive numbers, "
+                         f"got {text!r}") from None
+    return w, h
+
+
+point = option(parse_point, "point")
+points = option(parse_points, "points")
+size = option(parse_size, "size")
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._io import atomic_path, check_writable
+from .._io import atomic_path, check_writable, check_writable_dir
+from ..checks import check_figure_size
 from ..errors import UsageError
 from ..optimizers import SEED_OPTIMIZERS
-from ..plot.animate import RunAnimation, animate, plot, save
+from ..plot.animate import MAX_FPS, RunAnimation, animate, plot, save
 from ..plot.figure import VIEWS
 from ..plot.theme import THEMES
 from ..plot.writers import supported, writer_for
-from ..resolve import resolve_surface
+from ..resolve import resolve_surface, surface_from_file
 from ..run import Run
+from ..specs import parse_spec
 from ..teaching import teaching, teaching_optimizers
-from ._common import add_command
+from ._common import add_command, integer, real, size, title_type
 from .run_cmd import add_run_options, run_from_args
 
 ANIMATE_EXAMPLES = """\
@@ -41,10 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "an offline HTML page.",
                     ANIMATE_EXAMPLES)
     _add_options(p, default_out="SURFACE.gif")
-    p.add_argument("--fps", type=float, default=20, help="frames per second")
-    p.add_argument("--frames", type=int, default=200,
+    p.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=20,
+                   help="frames per second")
+    p.add_argument("--frames", type=integer(1), default=200,
                    help="at most this many frames (long runs are subsampled evenly)")
-    p.add_argument("--flow", type=int, metavar="N",
+    p.add_argument("--flow", type=integer(1), metavar="N",
                    help="start every optimizer from each cell of an N x N grid over the "
                         "domain and animate the starts as particles, one panel per optimizer")
     p.set_defaults(func=main_animate)
@@ -58,16 +61,19 @@ def _add_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
     add_run_options(p)
     p.set_defaults(surface=None, optimizers=None, steps=None)
     p.add_argument("--from", dest="run_file", metavar="RUN.npz",
-                   help="draw a saved run (from 'trajviz run --out') instead of computing one")
+                   help="draw a saved run (from 'trajviz run --out') instead of computing one; "
+                        "its surface is looked up among the built-in ones (a file never "
+                        "chooses code to run): for a run on your own surface give --surface")
     p.add_argument("--out", help=f"output path (default: {default_out} in this folder); "
                    f"formats: {supported()}")
     p.add_argument("--view", choices=VIEWS, default="2d")
     p.add_argument("--theme", choices=sorted(THEMES), default="light")
-    p.add_argument("--size", type=_parse_size, metavar="WxH",
+    p.add_argument("--size", type=size, metavar="WxH",
                    help="figure size in inches, e.g. 8x6 (times --dpi gives pixels; "
                         "default 8x6, with --flow about 2.4 inches a panel)")
-    p.add_argument("--dpi", type=int, default=100)
-    p.add_argument("--title", help="title (default: the surface's name)")
+    p.add_argument("--dpi", type=integer(1), default=100)
+    p.add_argument("--title", type=title_type, help="title (default: the surface's name); "
+                   r"matplotlib text, so $...$ is math and \$ a dollar sign")
     p.add_argument("--no-updates", dest="updates", action="store_false",
                    help="leave out the per-step update panel")
     p.add_argument("--no-loss", dest="loss_panel", action="store_false",
@@ -78,25 +84,14 @@ def _add_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
                    help="progress bars (default: on a terminal)")
 
 
-def _parse_size(text: str) -> tuple[float, float]:
-    try:
-        w, h = (float(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected WxH in inches such as 8x6, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return w, h
-
-
 def _run_and_surface(args: argparse.Namespace):
-    """The run (computed with teaching defaults, or loaded) and its surface."""
+    """The run (computed with teaching defaults, or loaded) and its surface: the one given
+    with --surface, else the built-in surface the run file names."""
     if args.run_file:
         run = Run.load(args.run_file)
-        spec = args.surface or run.meta.get("surface")
-        if not spec:
-            raise UsageError(f"{args.run_file!r} names no surface; give --surface")
-        return resolve_surface(spec), run
+        if args.surface:
+            return resolve_surface(args.surface), run
+        return surface_from_file(run.meta, args.run_file), run
     args.surface = args.surface or "rosenbrock"
     surface = resolve_surface(args.surface)
     args.optimizers = teaching_optimizers(surface, args.optimizers or SEED_OPTIMIZERS)
@@ -115,18 +110,18 @@ def _default_out(args: argparse.Namespace, ext: str) -> Path:
         return Path(args.out)
     if args.run_file:
         return Path(Path(args.run_file).stem + ext)
-    name = resolve_surface(args.surface or "rosenbrock").name
-    return Path(name + ext)
+    name = parse_spec(args.surface or "rosenbrock").name
+    return Path(name.rpartition(":")[2] + ext)
 
 
 def main_animate(args: argparse.Namespace) -> int:
-    if args.fps <= 0 or args.frames < 1:
-        raise UsageError(f"--fps must be positive and --frames at least 1, got fps={args.fps:g}, "
-                         f"frames={args.frames}")
     out = _default_out(args, ".gif")
     writer = writer_for(out)  # an unknown format or a missing encoder fails before any work
-    if writer.extensions != ("",):
+    if writer.extensions == ("",):
+        check_writable_dir(out)
+    else:
         check_writable(out)
+    check_figure_size(args.size or (8.0, 6.0), args.dpi)
     if args.flow is not None:
         anim = _flow(args)
     else:
@@ -163,6 +158,7 @@ def main_plot(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {str(out)!r}: a plot is saved as "
                          f"{', '.join(STATIC_FORMATS)}")
     check_writable(out)
+    check_figure_size(args.size or (8.0, 6.0), args.dpi)
     surface, run = _run_and_surface(args)
     fig = plot(run, surface, **_figure_options(args))
     with atomic_path(out) as tmp:

@@ -11,7 +11,16 @@ from pathlib import Path
 from .._io import check_writable
 from ..errors import UsageError
 from ..resolve import resolve_device
-from ._common import OPTIMIZERS_HELP, add_command, format_table
+from ._common import (
+    OPTIMIZERS_HELP,
+    add_command,
+    format_table,
+    integer,
+    memory_mb,
+    parse_numbers,
+    real,
+    seed_type,
+)
 
 EXAMPLES = """\
   trajviz landscape                          # the seeds' lesson: writes mnist-landscape.gif
@@ -31,7 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..landscape import DATASETS, MODELS, SEED_SETTINGS
     from ..landscape.directions import BIAS_MODES, DIRECTIONS
     from ..landscape.evaluator import DEFAULT_MEMORY_MB, METHODS
+    from ..landscape.grid import MAX_GRID
     from ..landscape.plot import VIEWS
+    from ..plot.animate import MAX_FPS
     from ..teaching import NET, NET_BATCH_SIZE
 
     p = add_command(sub, "landscape", "Train a small net with each optimizer and draw the "
@@ -47,12 +58,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--optimizers", default=",".join(SEED_SETTINGS),
                    help=OPTIMIZERS_HELP + "; sgd, momentum and nesterov named without lr "
                    "train at the seed tutorial's lr 0.1, the others at torch's defaults")
-    g.add_argument("--iterations", type=int, default=NET.steps)
-    g.add_argument("--batch-size", type=int, default=NET_BATCH_SIZE, help="the whole "
+    g.add_argument("--iterations", type=integer(1), default=NET.steps)
+    g.add_argument("--batch-size", type=integer(1), default=NET_BATCH_SIZE, help="the whole "
                    "training set is batch gradient descent, 1 is stochastic gradient descent")
-    g.add_argument("--record-every", type=int, help="record the weights every this many "
+    g.add_argument("--record-every", type=integer(1), help="record the weights every this many "
                    "steps (default: iterations / 50)")
-    g.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the batch "
+    g.add_argument("--seed", type=seed_type, default=0, help="seeds the initial weights, the batch "
                    "order and the split of a test-only folder")
     g = p.add_argument_group("plane and grid")
     g.add_argument("--directions", default="pca", choices=DIRECTIONS,
@@ -62,28 +73,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--bias", default="zero", choices=BIAS_MODES,
                    help="biases in random filter-normalized directions")
     g.add_argument("--centre", default="best", help="best, init, mean or an optimizer label")
-    g.add_argument("--direction-seed", type=int, default=0)
-    g.add_argument("--grid", type=int, default=41, help="grid points per side")
+    g.add_argument("--direction-seed", type=seed_type, default=0)
+    g.add_argument("--grid", type=integer(2, MAX_GRID), default=41,
+                   help="grid points per side")
     g.add_argument("--extent", help="amin,amax,bmin,bmax (default: around the paths for "
                    "PCA and Hessian planes, [-1,1] for random directions)")
-    g.add_argument("--grid-samples", type=int, help="evaluate the grid and the real loss "
+    g.add_argument("--grid-samples", type=integer(1), help="evaluate the grid and the real loss "
                    "along the paths on the first N training images (default: all)")
     g.add_argument("--method", default="auto", choices=METHODS, help="grid evaluation")
-    g.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB,
+    g.add_argument("--memory-mb", type=memory_mb, default=DEFAULT_MEMORY_MB,
                    help="working-memory budget of the grid evaluation")
     g.add_argument("--save-grid", help="write (or reuse, when nothing changed) the grid .npz "
                    "(pca-each: one file per optimizer, <name>-<k>-<optimizer>.npz); finished "
                    "chunks are checkpointed in <file>.chunks so a rerun resumes")
-    g.add_argument("--chunk-points", type=int, help="grid points per chunk: the unit of "
+    g.add_argument("--chunk-points", type=integer(1), help="grid points per chunk: the unit of "
                    "checkpoints and of each torchrun rank's share (default: from --memory-mb)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g = p.add_argument_group("output")
     g.add_argument("--out", help="a .gif, .mp4, .png (the last frame) or a folder of frames; "
                    "the 1-D view: .png, .svg or .pdf (default: DATASET-landscape.gif here)")
     g.add_argument("--view", default="2d", choices=VIEWS)
-    g.add_argument("--frames", type=int, help="animation frames (default: every record)")
-    g.add_argument("--fps", type=float, default=8, help="frames per second")
-    g.add_argument("--dpi", type=int, default=100)
+    g.add_argument("--frames", type=integer(1), help="animation frames (default: every record)")
+    g.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=8,
+                   help="frames per second")
+    g.add_argument("--dpi", type=integer(1), default=100)
     g.add_argument("--theme", default="light", choices=["light", "dark"])
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: on a terminal)")
@@ -93,13 +106,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def parse_extent(text: str | None) -> tuple[float, float, float, float] | None:
     if text is None:
         return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise UsageError(f"--extent must be 'amin,amax,bmin,bmax', got {text!r}")
-    return values  # type: ignore[return-value]
+    return parse_numbers(text, 4, "--extent amin,amax,bmin,bmax",  # type: ignore[return-value]
+                         "-1,1,-1,1")
 
 
 def main(args: argparse.Namespace) -> int:

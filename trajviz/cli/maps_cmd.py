@@ -9,7 +9,20 @@ from .._io import check_writable
 from ..errors import UsageError
 from ..maps import basins, parse_param, plot_basins, plot_sweep, save_figure, sweep
 from ..maps.plot import figure_format
-from ._common import OPTIMIZERS_HELP, add_command, add_engine_options, format_table, parse_point
+from ._common import (
+    OPTIMIZERS_HELP,
+    SCHEDULER_HELP,
+    SURFACE_HELP,
+    add_command,
+    add_engine_options,
+    format_table,
+    integer,
+    memory_mb,
+    option,
+    parse_numbers,
+    point,
+    real,
+)
 
 BASINS_EXAMPLES = """\
   trajviz basins --surface himmelblau --optimizer momentum --grid 256 --steps 500 \\
@@ -37,40 +50,37 @@ SWEEP_EXAMPLES = """\
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "basins", "Map which minimum each start of a grid converges to, "
                     "and how fast, for one or more optimizers side by side.", BASINS_EXAMPLES)
-    p.add_argument("--surface", default="himmelblau",
-                   help="NAME[:key=value,...] (see 'trajviz list surfaces')")
+    p.add_argument("--surface", default="himmelblau", help=SURFACE_HELP)
     p.add_argument("--optimizers", "--optimizer", default="sgd:lr=0.01,momentum:lr=0.01,"
                    "adam:lr=0.05", help=OPTIMIZERS_HELP)
-    p.add_argument("--grid", default="256",
+    p.add_argument("--grid", type=grid_size, default=(256, 256),
                    help="starts per side: N or NXxNY")
-    p.add_argument("--domain",
+    p.add_argument("--domain", type=domain,
                    help="x0,x1,y0,y1 (default: the surface's plotting domain)")
     _add_map_options(p)
     p.set_defaults(func=main_basins)
 
     p = add_command(sub, "sweep", "Map final loss and steps to converge over one or two "
                     "swept hyperparameters (every combination, one start).", SWEEP_EXAMPLES)
-    p.add_argument("--surface", default="rosenbrock",
-                   help="NAME[:key=value,...] (see 'trajviz list surfaces')")
+    p.add_argument("--surface", default="rosenbrock", help=SURFACE_HELP)
     p.add_argument("--optimizer", "--optimizers", dest="optimizer", default="adam",
                    help="one optimizer spec NAME[:key=value,...]; swept values override it")
     p.add_argument("--param", action="append", required=True,
                    metavar="SPEC", help="a swept hyperparameter (once or twice); see below")
-    p.add_argument("--start",
+    p.add_argument("--start", type=point,
                    help="start point 'x,y' (default: the surface's teaching start)")
     _add_map_options(p)
     p.set_defaults(func=main_sweep)
 
 
 def _add_map_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--steps", type=int, default=500)
-    p.add_argument("--tol", type=float, help="converged = stays within this distance of a "
-                   "known minimum (default: 1/1000 of the domain's diagonal)")
-    p.add_argument("--scheduler", help="step-based LR scheduler spec, e.g. "
-                   "steplr:step_size=100,gamma=0.5")
-    p.add_argument("--bound", type=float, help="diverged when |coordinate| exceeds this "
-                   "(default: 1000 x the domain's extent)")
-    p.add_argument("--memory-mb", type=float, default=512.0,
+    p.add_argument("--steps", type=integer(1), default=500)
+    p.add_argument("--tol", type=real(0, lo_open=True), help="converged = stays within this "
+                   "distance of a known minimum (default: 1/1000 of the domain's diagonal)")
+    p.add_argument("--scheduler", help=SCHEDULER_HELP + "; step-based only")
+    p.add_argument("--bound", type=real(0, lo_open=True), help="diverged when |coordinate| "
+                   "exceeds this (default: 1000 x the domain's extent)")
+    p.add_argument("--memory-mb", type=memory_mb, default=512.0,
                    help="memory budget per chunk of runs; larger maps run in chunks")
     p.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg, ...)")
     p.add_argument("--npz", help="per-run results (default: the figure's path with .npz)")
@@ -82,20 +92,20 @@ def _parse_grid(text: str) -> tuple[int, int]:
     try:
         parts = [int(v) for v in text.lower().split("x")]
     except ValueError:
-        raise UsageError(f"expected a grid size N or NXxNY such as 256 or 320x240, "
-                         f"got {text!r}") from None
+        parts = []
     if len(parts) not in (1, 2) or min(parts) < 1:
-        raise UsageError(f"expected a grid size N or NXxNY of positive integers, got {text!r}")
+        raise UsageError(f"expected a grid size N or NXxNY of positive integers such as 256 "
+                         f"or 320x240, got {text!r}")
     return (parts[0], parts[-1])
 
 
 def _parse_domain(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    try:
-        x0, x1, y0, y1 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UsageError(f"expected a domain x0,x1,y0,y1 such as -5,5,-5,5, got {text!r}"
-                         ) from None
+    x0, x1, y0, y1 = parse_numbers(text, 4, "a domain x0,x1,y0,y1", "-5,5,-5,5")
     return (x0, x1), (y0, y1)
+
+
+grid_size = option(_parse_grid, "grid")
+domain = option(_parse_domain, "domain")
 
 
 def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -117,8 +127,7 @@ def _common(args: argparse.Namespace) -> dict:
 
 def main_basins(args: argparse.Namespace) -> int:
     out, npz = _outputs(args)
-    domain = _parse_domain(args.domain) if args.domain else None
-    result = basins(args.surface, args.optimizers, grid=_parse_grid(args.grid), domain=domain,
+    result = basins(args.surface, args.optimizers, grid=args.grid, domain=args.domain,
                     **_common(args))
     fig = plot_basins(result)
     save_figure(fig, out)
@@ -143,8 +152,7 @@ def main_basins(args: argparse.Namespace) -> int:
 def main_sweep(args: argparse.Namespace) -> int:
     out, npz = _outputs(args)
     axes = [parse_param(p) for p in args.param]
-    start = parse_point(args.start) if args.start else None
-    result = sweep(args.surface, args.optimizer, axes, start=start, **_common(args))
+    result = sweep(args.surface, args.optimizer, axes, start=args.start, **_common(args))
     fig = plot_sweep(result)
     save_figure(fig, out)
     result.save(npz)

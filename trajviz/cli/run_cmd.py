@@ -16,11 +16,15 @@ from ..run import Run
 from ..summary import summarize
 from ._common import (
     OPTIMIZERS_HELP,
+    SCHEDULER_HELP,
+    SURFACE_HELP,
     add_command,
     add_engine_options,
     format_table,
-    parse_point,
-    parse_points,
+    integer,
+    point,
+    points,
+    real,
 )
 
 EXAMPLES = """\
@@ -37,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "run", "Run optimizers on a surface; print outcomes, save a .npz.",
                     EXAMPLES)
     add_run_options(p)
-    p.add_argument("--tol", type=float, default=1e-3,
+    p.add_argument("--tol", type=real(0, lo_open=True), default=1e-3,
                    help="loss tolerance for 'reached the minimum'")
     p.add_argument("--out", help="write the run here (.npz readable by plain NumPy)")
     p.set_defaults(func=main)
@@ -45,22 +49,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_run_options(p: argparse.ArgumentParser, *, steps: int = 200) -> None:
     """The options that define a run; `trajviz animate` and others reuse them."""
-    p.add_argument("--surface", default="rosenbrock",
-                   help="NAME[:key=value,...] (see 'trajviz list surfaces') or "
-                        "package.module:attribute")
+    p.add_argument("--surface", default="rosenbrock", help=SURFACE_HELP)
     p.add_argument("--optimizers", default=",".join(SEED_OPTIMIZERS), help=OPTIMIZERS_HELP)
-    p.add_argument("--steps", type=int, default=steps)
-    p.add_argument("--start", type=parse_point, help="start point 'x,y' (default: the "
+    p.add_argument("--steps", type=integer(1), default=steps)
+    p.add_argument("--start", type=point, help="start point 'x,y' (default: the "
                    "surface's teaching start)")
-    p.add_argument("--starts", type=parse_points, help="several starts 'x1,y1;x2,y2'")
-    p.add_argument("--scheduler", help="LR scheduler spec, e.g. steplr:step_size=50,gamma=0.5 "
-                   "(see 'trajviz list schedulers')")
-    p.add_argument("--noise", type=float, default=0.0, metavar="SIGMA",
+    p.add_argument("--starts", type=points, help="several starts 'x1,y1;x2,y2'")
+    p.add_argument("--scheduler", help=SCHEDULER_HELP)
+    p.add_argument("--noise", type=real(0), default=0.0, metavar="SIGMA",
                    help="Gaussian gradient noise std (stochastic gradient descent)")
-    p.add_argument("--batch-size", type=int, default=1,
+    p.add_argument("--batch-size", type=integer(1), default=1,
                    help="with --noise: noise std shrinks as SIGMA/sqrt(batch size)")
-    p.add_argument("--bound", type=float, help="diverged when |coordinate| exceeds this "
-                   "(default: 1000 x the domain's extent)")
+    p.add_argument("--bound", type=real(0, lo_open=True), help="diverged when |coordinate| "
+                   "exceeds this (default: 1000 x the domain's extent)")
     add_engine_options(p)
 
 
