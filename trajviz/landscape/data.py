@@ -33,6 +33,8 @@ FILES = {
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 HELD_OUT_FRACTION = 0.2
+IMAGE_SHAPE = (28, 28)
+N_CLASSES = 10
 
 
 def default_cache() -> Path:
@@ -63,7 +65,7 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
-        return 10
+        return N_CLASSES
 
     def to(self, device: torch.device | str) -> Dataset:
         return Dataset(self.name, self.train_x.to(device), self.train_y.to(device),
@@ -112,13 +114,27 @@ def _find(raw: Path, stem: str) -> Path | None:
 
 
 def _read_split(raw: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A split's images ``(n, 28, 28)`` and labels ``(n,)`` in 0-9, both unsigned bytes as
+    MNIST and FashionMNIST store them; anything else names the file at fault."""
     paths = [_find(raw, stem) for stem in FILES[split]]
     if not all(paths):
         return None
-    images, labels = (read_idx(p) for p in paths)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise UsageError(f"{str(raw)!r}: {split} images {images.shape} and labels "
-                         f"{labels.shape} do not match (expected (n, 28, 28) and (n,))")
+    image_path, label_path = paths
+    images, labels = read_idx(image_path), read_idx(label_path)
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE:
+        raise UsageError(f"{str(image_path)!r} holds {images.dtype} images of shape "
+                         f"{images.shape}; expected unsigned bytes of shape (n, 28, 28)")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise UsageError(f"{str(label_path)!r} holds {labels.dtype} labels of shape "
+                         f"{labels.shape}; expected unsigned bytes of shape (n,)")
+    if len(images) != len(labels) or not len(labels):
+        raise UsageError(f"{str(image_path)!r} holds {len(images)} images and "
+                         f"{str(label_path)!r} {len(labels)} labels; expected the same "
+                         "number, at least one")
+    if labels.max() >= N_CLASSES:
+        bad = int(np.argmax(labels >= N_CLASSES))
+        raise UsageError(f"{str(label_path)!r}: label {int(labels[bad])} at index {bad} is "
+                         f"outside 0-{N_CLASSES - 1}")
     return images, labels
 
 
