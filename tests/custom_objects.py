@@ -25,3 +25,30 @@ class SignSGD(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is not None:
                     p.add_(p.grad.sign(), alpha=-group["lr"])
+
+
+# User code that fails, for the error-boundary tests: each must be reported as the user's.
+def raising_surface(xy: torch.Tensor) -> torch.Tensor:
+    raise ZeroDivisionError("my surface divides by zero")
+
+
+def batch_sum_surface(xy: torch.Tensor) -> torch.Tensor:
+    """Wrong: one value for the whole batch, which would couple independent runs."""
+    return (xy**2).sum()
+
+
+class RaisingOptimizer(torch.optim.SGD):
+    def step(self, closure=None):
+        raise RuntimeError("my optimizer is broken")
+
+
+class RaisingScheduler(torch.optim.lr_scheduler.StepLR):
+    def get_lr(self):
+        if self.last_epoch > 1:
+            raise ArithmeticError("my scheduler is broken")
+        return super().get_lr()
+
+
+class NotAScheduler:
+    def __init__(self, optimizer, **kwargs) -> None:
+        raise AssertionError("built although it is not an LRScheduler")
