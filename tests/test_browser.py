@@ -4,7 +4,8 @@ The notebook runs top to bottom in JupyterLab (small mode); the test then checks
 explorer's widgets rendered, drags the learning-rate slider and waits for the plot's pixels
 to change. Screenshots go to ``$TRAJVIZ_ARTIFACTS/trajviz-browser/`` (default: the system
 temp folder) and their paths are printed to the terminal, pass or fail. Needs the
-``browser`` extra (jupyterlab, playwright, ipympl) and Chromium (``bash .ci/browser.sh``).
+``test`` and ``browser`` extras (ipympl; jupyterlab, playwright) and Chromium (``bash
+.ci/browser.sh``); the README gives the one command that installs and runs all of it.
 """
 
 import importlib.util
@@ -22,7 +23,8 @@ try:
 except ImportError:
     if os.environ.get("TRAJVIZ_REQUIRE_BROWSER") == "1":
         raise
-    pytest.skip("needs the 'browser' extra: pip install -e .[browser]", allow_module_level=True)
+    pytest.skip("needs the 'browser' extra: see the README's real-browser test command",
+                allow_module_level=True)
 
 from _browser import CHROMIUM, headless_chromium, jupyter_lab  # noqa: E402
 
