@@ -7,6 +7,7 @@ here by itself; only the teaching presets (``momentum``, ``nesterov``) are writt
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import numbers
@@ -183,17 +184,14 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], label: str) -> None:
     """Checks hyperparameters against ``cls``'s signature before torch sees them: a name it
     does not take, or a value of the wrong kind where its default is a number, a flag or a
     tuple of numbers (torch's own checks then give the range)."""
-    params = inspect.signature(cls.__init__).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    names = [k for k, p in params.items() if k not in ("self", "params", "optimizer")
-             and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    defaults, takes_any = _signature(cls)
     for key, value in kwargs.items():
-        if key not in params:
+        if key not in defaults:
             if takes_any:
                 continue
             raise UsageError(f"{label}: {cls.__name__} does not take {key!r}"
-                             f"{closest(key, names)}; it takes {', '.join(names)}")
-        default = params[key].default
+                             f"{closest(key, list(defaults))}; it takes {', '.join(defaults)}")
+        default = defaults[key]
         if isinstance(default, bool):
             ok, want = isinstance(value, bool), "True or False"
         elif isinstance(default, numbers.Real):
@@ -206,6 +204,18 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], label: str) -> None:
             continue
         if not ok:
             raise UsageError(f"{label}: {key} must be {want}, got {shown(value)}")
+
+
+@functools.cache
+def _signature(cls: type) -> tuple[dict[str, Any], bool]:
+    """The keyword arguments ``cls`` takes with their defaults, and whether it takes any."""
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):  # no signature to check against: torch's checks only
+        return {}, True
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return {k: p.default for k, p in params.items() if k not in ("self", "params", "optimizer")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}, takes_any
 
 
 def _is_number(value: Any) -> bool:
