@@ -8,6 +8,8 @@ import math
 
 import pytest
 import torch
+from torch import nn
+from torch.nn import functional as F
 
 import trajviz
 from surfaces import Surface
@@ -31,6 +33,7 @@ BAD = [
     (trajviz.run, dict(surface="booth", **{**RUN, "steps": 2.5}), UsageTypeError,
      "steps must be at least 1 (an integer), got 2.5"),
     (trajviz.run, dict(surface="booth", **{**RUN, "steps": True}), UsageTypeError, "steps"),
+    (trajviz.run, dict(surface="booth", **{**RUN, "steps": "5"}), UsageTypeError, "got '5'"),
     (trajviz.run, dict(surface=42, **RUN), UsageTypeError, "surface must be a surfaces.Surface"),
     (trajviz.run, dict(surface="booth", **{**RUN, "optimizers": None}), UsageTypeError,
      "optimizers must be a spec string"),
@@ -74,6 +77,9 @@ BAD = [
                  start="1,2", progress=False), UsageError, "start must be a finite point"),
     (sweep, dict(surface="rosenbrock", optimizer=None, params=["lr=0.1,0.2"], steps=2,
                  progress=False), UsageTypeError, "an optimizer spec must be a string"),
+    (trajviz.loss_landscape, dict(model=nn.Linear(2, 2), loss_fn=F.mse_loss,
+                                  data=(torch.zeros(3, 2), torch.zeros(3, 2)), grid="8"),
+     UsageError, "grid size must be a whole number of points per side, got '8'"),
     # parsing and resolving
     (trajviz.parse_optimizers, dict(text="sgd:lr=1e999"), UsageError, "is not finite"),
     (trajviz.parse_scheduler, dict(text="custom_objects:NotAScheduler"), UsageError,

@@ -7,7 +7,7 @@ would need more memory than the stated cap (`memory_cap`).
 Example:
     >>> number(500, "steps", integer=True, lo=1)
     500
-    >>> number("nan", "--memory-mb", lo=0, lo_open=True)
+    >>> parse_number("nan", "--memory-mb", lo=0, lo_open=True)
     Traceback (most recent call last):
     ...
     trajviz.errors.UsageError: --memory-mb must be greater than 0 (a finite number), got 'nan'
@@ -31,36 +31,43 @@ def number(value: Any, name: str, *, integer: bool = False, lo: float | None = N
            hi: float | None = None, lo_open: bool = False) -> Any:
     """``value`` as an ``int`` (``integer``) or finite ``float``, within ``[lo, hi]``.
 
-    Strings are parsed (the command line); a ``bool`` is not a number here. ``lo_open``
+    A ``bool`` or a string is not a number here (`parse_number` reads text). ``lo_open``
     makes the lower bound exclusive (``> 0``).
 
     Raises:
         UsageTypeError: not a number (or not an integer where one is needed).
         UsageError: NaN, infinite, or out of range; the message names the range.
     """
-    what = f"{name} must be {_range_text(integer, lo, hi, lo_open)}".lstrip()
-    parsed = _parse(value, integer)
-    if parsed is None:
-        raise UsageTypeError(f"{what}, got {shown(value)}")
-    finite = isinstance(parsed, int) or math.isfinite(parsed)
-    below = lo is not None and (parsed < lo or (lo_open and parsed == lo))
-    if not finite or below or (hi is not None and parsed > hi):
-        raise UsageError(f"{what}, got {shown(value)}")
-    return parsed
+    if isinstance(value, bool) or not isinstance(
+            value, numbers.Integral if integer else numbers.Real):
+        raise UsageTypeError(f"{_must(name, integer, lo, hi, lo_open)}, got {shown(value)}")
+    return _in_range(int(value) if integer else float(value), value, name, integer, lo, hi,
+                     lo_open)
 
 
-def _parse(value: Any, integer: bool) -> int | float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text) if integer else float(text)
-        except ValueError:
-            return None
-    if integer:
-        return int(value) if isinstance(value, numbers.Integral) else None
-    return float(value) if isinstance(value, numbers.Real) else None
+def parse_number(text: str, name: str, *, integer: bool = False, lo: float | None = None,
+                 hi: float | None = None, lo_open: bool = False) -> Any:
+    """A number typed as text (the command line, an environment variable), checked as
+    `number` checks a value; the message quotes the text."""
+    try:
+        value = int(text.strip()) if integer else float(text.strip())
+    except ValueError:
+        raise UsageTypeError(f"{_must(name, integer, lo, hi, lo_open)}, got {shown(text)}"
+                             ) from None
+    return _in_range(value, text, name, integer, lo, hi, lo_open)
+
+
+def _in_range(value: int | float, given: Any, name: str, integer: bool, lo: float | None,
+              hi: float | None, lo_open: bool) -> int | float:
+    finite = isinstance(value, int) or math.isfinite(value)
+    below = lo is not None and (value < lo or (lo_open and value == lo))
+    if not finite or below or (hi is not None and value > hi):
+        raise UsageError(f"{_must(name, integer, lo, hi, lo_open)}, got {shown(given)}")
+    return value
+
+
+def _must(name: str, integer: bool, lo: float | None, hi: float | None, lo_open: bool) -> str:
+    return f"{name} must be {_range_text(integer, lo, hi, lo_open)}".lstrip()
 
 
 def _range_text(integer: bool, lo: float | None, hi: float | None, lo_open: bool) -> str:
@@ -92,12 +99,16 @@ def seed(value: Any, name: str = "seed") -> int:
     return number(value, name, integer=True, lo=0, hi=MAX_SEED)
 
 
+def parse_seed(text: str, name: str = "seed") -> int:
+    return parse_number(text, name, integer=True, lo=0, hi=MAX_SEED)
+
+
 def memory_cap() -> int:
     """The most bytes one request may need: ``$TRAJVIZ_MAX_MEMORY_MB`` if set, else half of
     this machine's physical memory (at least 1 GiB)."""
     env = os.environ.get(MEMORY_CAP_ENV)
     if env:
-        return int(number(env, f"${MEMORY_CAP_ENV}", lo=0, lo_open=True) * 2**20)
+        return int(parse_number(env, f"${MEMORY_CAP_ENV}", lo=0, lo_open=True) * 2**20)
     try:
         physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):

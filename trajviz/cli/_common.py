@@ -50,24 +50,24 @@ def option(parse: Callable[[str], Any], name: str | None = None) -> Callable[[st
 
 def integer(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
     """An integer option within ``[lo, hi]``."""
-    return option(lambda t: checks.number(t, "", integer=True, lo=lo, hi=hi),
+    return option(lambda t: checks.parse_number(t, "", integer=True, lo=lo, hi=hi),
                   "integer")
 
 
 def real(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False
          ) -> Callable[[str], float]:
     """A finite number within ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
-    return option(lambda t: checks.number(t, "", lo=lo, hi=hi, lo_open=lo_open),
+    return option(lambda t: checks.parse_number(t, "", lo=lo, hi=hi, lo_open=lo_open),
                   "number")
 
 
 def _memory_mb(text: str) -> float:
-    mb = checks.number(text, "", lo=0, lo_open=True)
+    mb = checks.parse_number(text, "", lo=0, lo_open=True)
     checks.check_memory(f"a budget of {mb:g} MB", mb * 2**20)
     return mb
 
 
-seed_type = option(lambda t: checks.seed(t, ""), "seed")
+seed_type = option(lambda t: checks.parse_seed(t, ""), "seed")
 memory_mb = option(_memory_mb, "memory_mb")
 title_type = option(lambda t: checks.check_text(t, "the title"), "title")
 
@@ -127,7 +127,7 @@ def parse_size(text: str) -> tuple[float, float]:
     """``WxH`` in inches -> (w, h), both positive and finite."""
     parts = text.lower().split("x")
     try:
-        w, h = (checks.number(v, "size", lo=0, lo_open=True) for v in parts)
+        w, h = (checks.parse_number(v, "size", lo=0, lo_open=True) for v in parts)
     except (ValueError, UsageError):
         raise UsageError(f"expected WxH in inches such as 8x6, two finite positive numbers, "
                          f"got {text!r}") from None
