@@ -106,12 +106,17 @@ class OptimizerSpec:
         """Whether the class is the user's own (given by import path)."""
         return ":" in self.name
 
+    @functools.cached_property
+    def _checked_kwargs(self) -> bool:
+        check_kwargs(self.cls, self.all_kwargs, self.label)
+        return True
+
     def build(self, params: Iterable[Any]) -> Optimizer:
         """``cls(params, **kwargs)``, with torch's own message for a bad hyperparameter.
 
         A user's class is built with its ``step`` guarded: an exception inside it becomes a
         `UserCodeError` naming the class, wherever it is stepped."""
-        check_kwargs(self.cls, self.all_kwargs, self.label)
+        self._checked_kwargs  # noqa: B018 (checked once per spec)
         with _blame(self.user_code, "optimizer", self.name, self.label):
             opt = self.cls(params, **self.all_kwargs)
         if self.user_code:
