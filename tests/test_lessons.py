@@ -145,10 +145,10 @@ def test_unknown_lesson_names_the_choices(capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--fps", "inf"], "--fps must be in (0, 1000]"),
-    (["--fps", "nan"], "--fps must be in (0, 1000]"),
-    (["--question-seconds", "-1"], "--question-seconds in [0, 60]"),
-    (["--frames", "0"], "--frames at least 1"),
+    (["--fps", "inf"], "argument --fps: must be greater than 0 and at most 1000"),
+    (["--fps", "nan"], "argument --fps: must be greater than 0 and at most 1000"),
+    (["--question-seconds", "-1"], "argument --question-seconds: must be from 0 to 60"),
+    (["--frames", "0"], "argument --frames: must be at least 1"),
     (["--out", "x.avi"], "unknown extension '.avi'"),
     (["--out", "missing/x.gif"], "folder 'missing' does not exist"),
 ], ids=["fps-inf", "fps-nan", "question", "frames", "extension", "folder"])

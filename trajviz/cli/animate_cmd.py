@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="frames per second")
     p.add_argument("--frames", type=integer(1), default=200,
                    help="at most this many frames (long runs are subsampled evenly)")
-    p.add_argument("--flow", type=integer(1), metavar="N",
+    p.add_argument("--flow", type=integer(), metavar="N",
                    help="start every optimizer from each cell of an N x N grid over the "
                         "domain and animate the starts as particles, one panel per optimizer")
     p.set_defaults(func=main_animate)

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from .. import lessons
-from .._io import check_writable
+from .._io import check_writable, check_writable_dir
+from ..checks import check_figure_size
 from ..errors import UsageError
+from ..plot.animate import MAX_FPS
 from ..plot.theme import THEMES
 from ..plot.writers import supported, writer_for
-from ._common import add_command, format_table
-from .animate_cmd import _parse_size
+from ._common import add_command, format_table, integer, real, size
 
 EXAMPLES = """\
   trajviz lesson --list
@@ -30,13 +31,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="list the lessons and exit")
     p.add_argument("--out", help=f"output path (default: NAME.gif here); formats: {supported()}")
     p.add_argument("--theme", choices=sorted(THEMES), default="light")
-    p.add_argument("--size", type=_parse_size, default=(8.0, 6.0), metavar="WxH",
+    p.add_argument("--size", type=size, default=(8.0, 6.0), metavar="WxH",
                    help="figure size in inches (times --dpi gives pixels)")
-    p.add_argument("--dpi", type=int, default=100)
-    p.add_argument("--fps", type=float, default=20, help="frames per second")
-    p.add_argument("--frames", type=int, default=200,
+    p.add_argument("--dpi", type=integer(1), default=100)
+    p.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=20,
+                   help="frames per second")
+    p.add_argument("--frames", type=integer(1), default=200,
                    help="at most this many frames after the question")
-    p.add_argument("--question-seconds", type=float, default=2.5,
+    p.add_argument("--question-seconds", type=real(0, 60), default=2.5,
                    help="how long the question is held before the run plays")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: on a terminal)")
@@ -51,15 +53,14 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise UsageError(f"give a lesson NAME or --list; lessons: {', '.join(lessons.names())}")
-    if not (0 < args.fps <= 1000 and args.frames >= 1 and 0 <= args.question_seconds <= 60):
-        raise UsageError("--fps must be in (0, 1000], --frames at least 1 and "
-                         f"--question-seconds in [0, 60], got {args.fps:g}, {args.frames}, "
-                         f"{args.question_seconds:g}")
     lesson = lessons.get(args.name)
     out = Path(args.out) if args.out else Path(f"{lesson.name}.gif")
     writer = writer_for(out)  # an unknown format fails before any work
-    if writer.extensions != ("",):
+    if writer.extensions == ("",):
+        check_writable_dir(out)
+    else:
         check_writable(out)
+    check_figure_size(args.size, args.dpi)
     result = lesson.run()
     print(result.report())
     if not result.holds:
