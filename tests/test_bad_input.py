@@ -60,6 +60,13 @@ BAD = [
     (["animate", "--from", "missing.npz"], 2, "cannot read run file 'missing.npz'"),
     (["animate", "--out", "folder.gif"], 2, "cannot write 'folder.gif': it is a folder"),
     (["plot", "--out", "x.gif"], 2, "a plot is saved as .png, .svg, .pdf"),
+    # lesson
+    (["lesson", "ravine", "--fps", "inf"], 2, "argument --fps: must be greater than 0"),
+    (["lesson", "ravine", "--question-seconds", "nan"], 2,
+     "argument --question-seconds: must be from 0 to 60"),
+    (["lesson", "ravine", "--size", "8xinf"], 2, "argument --size: expected WxH"),
+    (["lesson", "ravine", "--size", "90x90", "--dpi", "1000"], 2, "at most 65535 pixels"),
+    (["lesson", "nosuch"], 2, "valid lessons"),
     # basins and sweep: grids, domains, budgets, swept ranges
     (["basins", "--grid", "1000000", "--out", "b.png"], 2, "basin map of 1000000 x 1000000"),
     (["basins", "--grid", "0x4", "--out", "b.png"], 2, "argument --grid: expected a grid size"),
