@@ -5,7 +5,7 @@ explorer's widgets rendered, drags the learning-rate slider and waits for the pl
 to change. Screenshots go to ``$TRAJVIZ_ARTIFACTS/trajviz-browser/`` (default: the system
 temp folder) and their paths are printed to the terminal, pass or fail. Needs the
 ``test`` and ``browser`` extras (ipympl; jupyterlab, playwright) and Chromium (``bash
-.ci/browser.sh``); the README gives the one command that installs and runs all of it.
+.ci/browser.sh``); the README gives the one command that installs and runs the browser tests.
 """
 
 import importlib.util
