@@ -54,7 +54,7 @@ BAD = [
     (trajviz.run, dict(surface="booth", device=0, **RUN), UsageTypeError, "device must be"),
     (trajviz.run, dict(surface=scalar_surface(), **RUN), UsageError, "one loss per point"),
     (trajviz.run, dict(surface="booth", **{**RUN, "optimizers": "adam:lr=fast"}), UsageError,
-     "lr must be a finite number"),
+     "lr must be a number"),
     (trajviz.run, dict(surface="booth", scheduler="steplr:step_size=0", **RUN), UsageError,
      "ZeroDivisionError"),
     (trajviz.run, dict(surface="booth", **{**RUN, "steps": 10**9}), UsageError, "needs"),
@@ -81,7 +81,7 @@ BAD = [
                                   data=(torch.zeros(3, 2), torch.zeros(3, 2)), grid="8"),
      UsageError, "grid size must be a whole number of points per side, got '8'"),
     # parsing and resolving
-    (trajviz.parse_optimizers, dict(text="sgd:lr=1e999"), UsageError, "is not finite"),
+    (trajviz.parse_optimizers, dict(text="sgd:lr=nan"), UsageError, "lr must be a number"),
     (trajviz.parse_scheduler, dict(text="custom_objects:NotAScheduler"), UsageError,
      "is not a torch.optim.lr_scheduler.LRScheduler subclass"),
     (trajviz.resolve_surface, dict(spec=["rosenbrock"]), UsageTypeError, "surface must be"),

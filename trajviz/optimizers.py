@@ -187,8 +187,8 @@ def parse_optimizers(text: str | Iterable[str | OptimizerSpec]) -> list[Optimize
 
 def check_kwargs(cls: type, kwargs: dict[str, Any], label: str) -> None:
     """Checks hyperparameters against ``cls``'s signature before torch sees them: a name it
-    does not take, or a value of the wrong kind where its default is a number, a flag or a
-    tuple of numbers (torch's own checks then give the range)."""
+    does not take, or a value of the wrong kind (a word, NaN) where its default is a
+    number, a flag or a tuple of numbers (torch's own checks then give the range)."""
     defaults, takes_any = _signature(cls)
     for key, value in kwargs.items():
         if key not in defaults:
@@ -200,11 +200,11 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], label: str) -> None:
         if isinstance(default, bool):
             ok, want = isinstance(value, bool), "True or False"
         elif isinstance(default, numbers.Real):
-            ok, want = _is_number(value), "a finite number"
+            ok, want = _is_number(value), "a number"
         elif isinstance(default, tuple) and default and all(map(_is_number, default)):
             ok = (isinstance(value, (tuple, list)) and len(value) == len(default)
                   and all(map(_is_number, value)))
-            want = f"a tuple of {len(default)} finite numbers such as {default!r}"
+            want = f"a tuple of {len(default)} numbers such as {default!r}"
         else:
             continue
         if not ok:
@@ -224,8 +224,10 @@ def _signature(cls: type) -> tuple[dict[str, Any], bool]:
 
 
 def _is_number(value: Any) -> bool:
+    """A real number, not a flag and not NaN. Infinity is one (``lr=1e999`` diverges on
+    purpose, which is worth watching); torch's own checks give the ranges."""
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
+            and not math.isnan(value))
 
 
 @contextlib.contextmanager

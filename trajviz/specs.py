@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,22 +83,7 @@ def parse_spec(text: str) -> Spec:
             kwargs[key] = parse_value(raw.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             raise UsageError(f"malformed spec {where}: {raw.strip()!r} is not a literal") from None
-        if not _finite(kwargs[key]):
-            raise UsageError(f"malformed spec {where}: {key}={raw.strip()} is not finite")
     return Spec(name, kwargs)
-
-
-def _finite(value: Any) -> bool:
-    """No NaN or infinity anywhere in a literal (``1e999`` parses as infinity)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, complex):
-        return math.isfinite(value.real) and math.isfinite(value.imag)
-    if isinstance(value, (tuple, list, set, frozenset)):
-        return all(map(_finite, value))
-    if isinstance(value, dict):
-        return all(map(_finite, value.values()))
-    return True
 
 
 def split_specs(text: str) -> list[str]:
