@@ -4,7 +4,6 @@ evaluate the grid, print the outcomes, draw the paths on the slice."""
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -137,13 +136,7 @@ def _main(args: argparse.Namespace, *, quiet: bool) -> int:
             check_writable(path)
     if out.is_dir() and any(out.iterdir()):
         raise UsageError(f"cannot write frames to {str(out)!r}: folder is not empty")
-    resolve_device(args.device)
-    for name in ("chunk_points", "grid_samples", "dpi"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if not (math.isfinite(args.memory_mb) and args.memory_mb > 0):
-        raise UsageError(f"--memory-mb must be a positive number, got {args.memory_mb}")
+    resolve_device(args.device)  # (the numbers were checked while the options were parsed)
     train_config = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
                                record_every=args.record_every, seed=args.seed)
     plane = PlaneConfig(directions=args.directions, bias=args.bias, centre=args.centre,
