@@ -68,3 +68,19 @@ def test_pickled_arrays_are_refused(tmp_path):
     np.savez(path, positions=np.array([object()], dtype=object), meta=np.array("{}"), **arrays)
     with pytest.raises(UsageError, match="positions holds Python objects"):
         Run.load(path)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.int16])
+def test_a_run_diverged_at_its_start_ends_at_its_start(tmp_path, dtype):
+    """Found by hypothesis: diverged_at 0 (a non-finite loss at the start), stored in any
+    integer dtype, has its start as its final position, not an index that wraps around."""
+    nan = np.nan
+    run = Run(positions=np.array([[[0.5, 0.5], [nan, nan]]]), loss=np.array([[nan, nan]]),
+              grads=np.full((1, 1, 2), nan), updates=np.full((1, 1, 2), nan),
+              lr=np.ones((1, 1)), diverged_at=np.array([0], dtype=dtype),
+              evals=np.ones((1, 1), dtype=np.int32),
+              meta={"labels": ["sgd"], "surface": "rosenbrock", "steps": 1})
+    run.save(tmp_path / "r.npz")
+    for r in (run, Run.load(tmp_path / "r.npz")):
+        np.testing.assert_array_equal(r.final_positions, [[0.5, 0.5]])
+        assert r.last_valid.tolist() == [0]

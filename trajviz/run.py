@@ -68,8 +68,10 @@ class Run:
 
     @property
     def last_valid(self) -> np.ndarray:
-        """Index of each trajectory's last finite position."""
-        return np.where(self.diverged_at < 0, self.steps, self.diverged_at - 1)
+        """Index of each trajectory's last finite position (its start, if it diverged at
+        step 0: a start is always finite, even where the loss is not)."""
+        diverged = self.diverged_at.astype(np.int64)
+        return np.where(diverged < 0, self.steps, np.maximum(diverged - 1, 0))
 
     @property
     def final_positions(self) -> np.ndarray:
@@ -121,7 +123,9 @@ class Run:
         if ((diverged < -1) | (diverged > steps)).any():
             raise invalid("run", path, f"diverged_at must be -1 or a step from 0 to {steps}")
         _check_optional_meta(meta, n, path)
-        return cls(**f.arrays, meta=meta)
+        arrays = {**f.arrays, "diverged_at": diverged.astype(np.int64),
+                  "evals": f.arrays["evals"].astype(np.int32)}
+        return cls(**arrays, meta=meta)
 
 
 def _check_optional_meta(meta: dict[str, Any], n: int, path: str | os.PathLike[str]) -> None:
