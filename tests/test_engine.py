@@ -142,6 +142,60 @@ def test_bound_is_configurable_and_non_finite_diverges():
     assert run.diverged_at[0] > 0
 
 
+def _first_bad_reference(run: trajviz.Run, bound: float) -> np.ndarray:
+    """The divergence rule over the whole record at once: the first step with a non-finite
+    loss or gradient or a coordinate beyond ``bound``, or -1."""
+    d = run.diverged_at
+    pos, loss, grad = (a.copy() for a in (run.positions, run.loss, run.grads))
+    out = []
+    for i in range(run.n_traj):  # the run NaNs everything from divergence on: look before
+        end = d[i] + 1 if d[i] >= 0 else run.steps + 1
+        bad = ~(np.isfinite(loss[i, :end]) & (np.abs(pos[i, :end]).max(-1) <= bound))
+        bad[:min(end, run.steps)] |= ~np.isfinite(grad[i, :min(end, run.steps)]).all(-1)
+        out.append(int(bad.argmax()) if bad.any() else -1)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_divergence_is_found_at_the_first_bad_step_of_each_row(dtype, device):
+    """The per-step check (whole-tensor sums first, rows only when they fail) gives each
+    trajectory the first step the rule marks, whatever mix of rows goes bad when."""
+    starts = np.array([[1.0, 0.5], [1.0, 0.0], [0.5, -0.1], [0.2, 0.3], [-1.0, 0.01]])
+    for spec, bound in [("sgd:lr=0.1", 50.0), ("sgd:lr=0.3,adam:lr=2.0", 1e3),
+                        ("sgd:lr=1e999", 1e3)]:
+        run = trajviz.run("saddle", spec, steps=60, starts=starts, bound=bound, dtype=dtype,
+                          device=device)
+        assert (run.diverged_at >= 0).any(), spec
+        np.testing.assert_array_equal(run.diverged_at, _first_bad_reference(run, bound))
+
+
+def test_finite_values_whose_sum_overflows_are_not_divergence():
+    """float32 coordinates near its largest value sum to infinity: that sends the step to
+    the per-row check, which finds every value finite and within the bound."""
+    flat = surfaces.Surface.from_callable(lambda p: 1e-30 * p.sum(-1), name="flat")
+    big = float(np.finfo(np.float32).max) / 2
+    run = trajviz.run(flat, "sgd:lr=0.0", steps=3, starts=[[big, big], [big, big]],
+                      bound=float(np.finfo(np.float32).max))
+    assert torch.isinf(torch.full((4,), big).sum())  # what the whole-tensor sum sees
+    assert run.diverged_at.tolist() == [-1, -1] and np.isfinite(run.positions).all()
+
+
+def test_updates_and_records_are_consistent(device):
+    run = trajviz.run("rosenbrock", "sgd:lr=1e-3,adam:lr=0.05", steps=40, starts=STARTS,
+                      device=device)
+    np.testing.assert_array_equal(run.updates, run.positions[:, 1:] - run.positions[:, :-1])
+    assert run.lr.shape == run.evals.shape == (6, 40)
+    np.testing.assert_array_equal(run.lr[:3], 1e-3)
+    np.testing.assert_array_equal(run.lr[3:], 0.05)
+    np.testing.assert_array_equal(run.evals, 1)
+
+
+def test_engine_restores_torch_threads():
+    before = torch.get_num_threads()
+    trajviz.run("rosenbrock", "adam:lr=0.05", steps=5)
+    assert torch.get_num_threads() == before
+
+
 @pytest.mark.parametrize(("name", "reason"), sorted(UNSUITABLE.items()))
 def test_optimizers_that_cannot_take_two_parameters_say_why(name, reason):
     with pytest.raises(UsageError, match=reason):

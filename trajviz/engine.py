@@ -23,7 +23,7 @@ from .optimizers import OptimizerSpec, SchedulerSpec, as_scheduler, parse_optimi
 from .provenance import provenance
 from .resolve import resolve_device, resolve_dtype, resolve_surface
 from .run import Run
-from .stepper import Block, Stepper, default_bound
+from .stepper import Block, Stepper, all_fine, default_bound, fine_rows, intra_op_threads
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +79,22 @@ def run(
 
     k = len(x0)
     blocks = [Block(spec, slice(i * k, (i + 1) * k)) for i, spec in enumerate(specs)]
-    stepper = Stepper(surf.fn, blocks, x0.repeat(len(specs), 1), scheduler=sched, bound=bound)
-    history = _History(len(blocks) * k, steps, dev, dt)
-    lrs: list[list[float]] = []
-    for t in tqdm(range(steps + 1), desc=f"{surf.name}", unit="step", disable=_quiet(progress),
-                  delay=0.5, leave=False):
-        loss, grad = stepper.evaluate(with_grad=t < steps)
-        history.record(t, stepper.pos, loss, grad)
-        if t < steps:
-            lrs.append(stepper.block_lrs())
-            stepper.step()
-            for row, evals in stepper.evals().items():
-                history.evals[t, row] = evals
-    diverged_at = history.first_bad(bound)
+    n = len(blocks) * k
+    with intra_op_threads(n):
+        stepper = Stepper(surf.fn, blocks, x0.repeat(len(specs), 1), scheduler=sched,
+                          bound=bound)
+        history = _History(n, steps, bound, dev, dt)
+        lrs: list[list[float]] = []
+        for t in tqdm(range(steps + 1), desc=f"{surf.name}", unit="step",
+                      disable=_quiet(progress), delay=0.5, leave=False):
+            loss, grad = stepper.evaluate(with_grad=t < steps)
+            history.record(t, stepper.pos, loss, grad)
+            if t < steps:
+                lrs.append(stepper.block_lrs())
+                stepper.step()
+                for row, evals in stepper.evals().items():
+                    history.evals[t, row] = evals
+        diverged_at = history.diverged_at
 
     log.debug("run finished: %d trajectories, %d diverged", len(diverged_at),
               int((diverged_at >= 0).sum()))
@@ -102,9 +105,10 @@ def run(
         "steps": steps,
         **provenance(surf, scheduler=sched, seed=seed, dtype=dt, device=dev, bound=bound),
     }
-    lr_per_block = torch.tensor(lrs, dtype=torch.float64)  # (steps, blocks)
-    history.lr[:] = lr_per_block.repeat_interleave(k, dim=1)
-    return history.to_run(diverged_at, meta)
+    lr = np.asarray(lrs, dtype=np.float64).T  # (blocks, steps)
+    # one row per trajectory; a single block's rows share one read-only row of memory
+    lr = np.broadcast_to(lr, (n, steps)) if len(blocks) == 1 else np.repeat(lr, k, axis=0)
+    return history.to_run(diverged_at, lr, meta)
 
 
 def _quiet(progress: bool | None) -> bool | None:
@@ -125,46 +129,76 @@ def _starts(surf: Surface, starts: object, dev: torch.device, dt: torch.dtype) -
 
 
 class _History:
-    """Preallocated per-step records on the run's device, copied to NumPy once at the end."""
+    """Per-step records on the run's device, handed over to NumPy without copies on the CPU.
 
-    def __init__(self, n: int, steps: int, dev: torch.device, dt: torch.dtype) -> None:
-        self.pos = torch.empty(steps + 1, n, 2, dtype=dt, device=dev)
-        self.loss = torch.empty(steps + 1, n, dtype=dt, device=dev)
-        self.grad = torch.empty(steps, n, 2, dtype=dt, device=dev)
-        self.lr = torch.empty(steps, n, dtype=torch.float64)
-        self.evals = torch.ones(steps, n, dtype=torch.int32)
+    Every pass over the whole history happens once per step, on that step's slice while it
+    is still in cache, or in cache-sized chunks of steps (`first_bad`): a history can be
+    gigabytes, and each extra pass over it, or temporary as large as it, costs a fresh
+    round of page faults. On the CPU the buffers are NumPy's, whose allocator asks for
+    transparent huge pages.
+    """
+
+    def __init__(self, n: int, steps: int, bound: float, dev: torch.device,
+                 dt: torch.dtype) -> None:
+        self.pos = _empty((steps + 1, n, 2), dev, dt)
+        self.loss = _empty((steps + 1, n), dev, dt)
+        self.grad = _empty((steps, n, 2), dev, dt)
+        self.updates = _empty((steps, n, 2), dev, dt)
+        self.bound = bound
+        self.diverged_at = torch.full((n,), -1, dtype=torch.int64, device=dev)
+        self._evals: Tensor | None = None  # only closure optimizers take other than one
+
+    @property
+    def evals(self) -> Tensor:
+        if self._evals is None:
+            self._evals = torch.ones(self.grad.shape[:2], dtype=torch.int32)
+        return self._evals
 
     def record(self, t: int, pos: Tensor, loss: Tensor, grad: Tensor | None) -> None:
+        """Step ``t``'s records, and each trajectory's first step with a non-finite loss or
+        gradient or a coordinate beyond the bound (NaN fails that test too)."""
         self.pos[t] = pos
         self.loss[t] = loss
         if grad is not None:
             self.grad[t] = grad
+        if t:
+            torch.sub(pos, self.pos[t - 1], out=self.updates[t - 1])
+        if pos.device.type == "cpu" and all_fine(pos, loss, grad, self.bound):
+            return  # the usual case, from a few whole-tensor reductions
+        ok = fine_rows(pos, loss, grad, self.bound)
+        self.diverged_at.masked_fill_(~ok & (self.diverged_at < 0), t)
 
-    def first_bad(self, bound: float) -> Tensor:
-        """Each trajectory's first step with a non-finite loss or gradient or a coordinate
-        beyond ``bound`` (NaN fails that test too), or -1."""
-        bad = ~(torch.isfinite(self.loss) & (self.pos.abs().amax(-1) <= bound))
-        bad[:-1] |= ~torch.isfinite(self.grad).all(-1)
-        first = bad.to(torch.uint8).argmax(0)
-        return torch.where(bad.any(0), first, -1)
-
-    def to_run(self, diverged_at: Tensor, meta: dict) -> Run:
+    def to_run(self, diverged_at: Tensor, lr: np.ndarray, meta: dict) -> Run:
         """The records, with everything from a trajectory's divergence on set to NaN."""
-        steps = torch.arange(len(self.pos), device=diverged_at.device)[:, None]
-        dead = (diverged_at >= 0) & (steps >= diverged_at)
-        nan = float("nan")
-        pos = self.pos.masked_fill_(dead[..., None], nan)
+        cols = torch.nonzero(diverged_at >= 0).flatten()
+        if len(cols):  # only the diverged trajectories' columns are touched
+            steps = torch.arange(len(self.pos), device=cols.device)[:, None]
+            dead = steps >= diverged_at[cols]  # (steps + 1, diverged)
+            nan = float("nan")
+            self.pos[:, cols] = self.pos[:, cols].masked_fill(dead[..., None], nan)
+            self.loss[:, cols] = self.loss[:, cols].masked_fill(dead, nan)
+            self.grad[:, cols] = self.grad[:, cols].masked_fill(dead[:-1, :, None], nan)
+            self.updates[:, cols] = self.updates[:, cols].masked_fill(dead[1:, :, None], nan)
 
         def numpy(x: Tensor) -> np.ndarray:  # (steps, n, ...) -> a (n, steps, ...) view
             return x.cpu().numpy().swapaxes(0, 1)
 
+        evals = (np.broadcast_to(np.int32(1), lr.shape) if self._evals is None
+                 else self._evals.T.numpy())
         return Run(
-            positions=numpy(pos),
-            loss=numpy(self.loss.masked_fill_(dead, nan)),
-            grads=numpy(self.grad.masked_fill_(dead[:-1, :, None], nan)),
-            updates=numpy(pos[1:] - pos[:-1]),
-            lr=self.lr.T.numpy(),
+            positions=numpy(self.pos),
+            loss=numpy(self.loss),
+            grads=numpy(self.grad),
+            updates=numpy(self.updates),
+            lr=lr,
             diverged_at=diverged_at.cpu().numpy(),
-            evals=self.evals.T.numpy(),
+            evals=evals,
             meta=meta,
         )
+
+
+def _empty(shape: tuple[int, ...], dev: torch.device, dt: torch.dtype) -> Tensor:
+    """An uninitialised buffer; on the CPU NumPy's (huge pages for large arrays)."""
+    if dev.type != "cpu":
+        return torch.empty(shape, dtype=dt, device=dev)
+    return torch.from_numpy(np.empty(shape, dtype=torch.empty((), dtype=dt).numpy().dtype))

@@ -15,7 +15,8 @@ every update rule; closure optimizers get a closure over their own run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,47 @@ LossFn = Callable[[Tensor], Tensor]
 def default_bound(surface: Surface) -> float:
     """Where a run counts as diverged unless told otherwise: 1000 times the domain's extent."""
     return 1000.0 * max(hi - lo for lo, hi in surface.domain)
+
+
+# Elements per intra-op thread: below this an operation's share is a few tens of
+# microseconds, and a parallel region costs more than it saves; on a busy machine every
+# region also waits for its slowest thread, which the scheduler may have put aside.
+ELEMENTS_PER_THREAD = 1 << 18
+
+
+def fine_rows(pos: Tensor, loss: Tensor, grad: Tensor | None, bound: float) -> Tensor:
+    """The divergence rule, per row: a finite loss and gradient and both coordinates within
+    ``bound`` (NaN fails). Column by column: on a CPU, reductions over a trailing
+    dimension of 2 cost several times more."""
+    x, y = pos[:, 0], pos[:, 1]
+    ok = torch.isfinite(loss) & (x.abs() <= bound) & (y.abs() <= bound)
+    if grad is not None:
+        ok &= torch.isfinite(grad[:, 0]) & torch.isfinite(grad[:, 1])
+    return ok
+
+
+def all_fine(pos: Tensor, loss: Tensor, grad: Tensor | None, bound: float) -> bool:
+    """Whether `fine_rows` holds for every row, from whole-tensor reductions (much cheaper
+    on a CPU than per-row ones; it waits for the device). A sum is finite only if every
+    term is; a False from a sum of finite values that overflows only costs `fine_rows`."""
+    total = pos.sum() + loss.sum() + (0 if grad is None else grad.sum())
+    lo, hi = torch.aminmax(pos)
+    return bool(torch.isfinite(total) & (lo >= -bound) & (hi <= bound))
+
+
+@contextmanager
+def intra_op_threads(rows: int) -> Iterator[int]:
+    """Runs the body with as many CPU threads as the step's ``(rows, 2)`` operations can
+    use well (at most torch's current number), and restores the setting after."""
+    before = torch.get_num_threads()
+    threads = max(1, min(before, 2 * rows // ELEMENTS_PER_THREAD))
+    if threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        if threads != before:
+            torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

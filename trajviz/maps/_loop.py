@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec, SchedulerSpec
-from ..stepper import Block, Stepper
+from ..stepper import Block, Stepper, all_fine, fine_rows, intra_op_threads
 
 log = logging.getLogger(__name__)
 LossFn = Callable[[Tensor], Tensor]
@@ -79,15 +79,16 @@ def run_chunk(
         blocks = [Block(spec, slice(0, len(x0)))]
     else:
         blocks = [Block(spec.with_kwargs(**kw), slice(i, i + 1)) for i, kw in enumerate(kwargs)]
-    stepper = Stepper(fn, blocks, x0, scheduler=scheduler, bound=bound)
-    tracker = _Tracker(x0, minima, tol, bound, steps)
-    for t in range(steps + 1):
-        loss, grad = stepper.evaluate(with_grad=t < steps)
-        tracker.update(t, stepper.pos, loss, grad)
-        if t < steps:
-            stepper.step()
-            tick()
-    return tracker.result(fn)
+    with intra_op_threads(len(x0)):
+        stepper = Stepper(fn, blocks, x0, scheduler=scheduler, bound=bound)
+        tracker = _Tracker(x0, minima, tol, bound, steps)
+        for t in range(steps + 1):
+            loss, grad = stepper.evaluate(with_grad=t < steps)
+            tracker.update(t, stepper.pos, loss, grad)
+            if t < steps:
+                stepper.step()
+                tick()
+        return tracker.result(fn)
 
 
 class _Tracker:
@@ -114,16 +115,14 @@ class _Tracker:
 
     def update(self, t: int, pos: Tensor, loss: Tensor, grad: Tensor | None) -> None:
         x, y = pos[:, 0], pos[:, 1]
-        ok = torch.isfinite(loss) & (x.abs() <= self.bound) & (y.abs() <= self.bound)
-        if grad is not None:
-            ok &= torch.isfinite(grad[:, 0]) & torch.isfinite(grad[:, 1])
-        fresh = ~ok & (self.diverged_at < 0)
-        if not self.sync:
-            self.diverged_at.masked_fill_(fresh, t)
-            self.last_good = torch.where(fresh[:, None], self.prev, self.last_good)
-        elif fresh.any():
-            self.diverged_at.masked_fill_(fresh, t)
-            self.last_good[fresh] = self.prev[fresh]
+        if not (self.sync and all_fine(pos, loss, grad, self.bound)):
+            fresh = ~fine_rows(pos, loss, grad, self.bound) & (self.diverged_at < 0)
+            if not self.sync:
+                self.diverged_at.masked_fill_(fresh, t)
+                self.last_good = torch.where(fresh[:, None], self.prev, self.last_good)
+            elif fresh.any():
+                self.diverged_at.masked_fill_(fresh, t)
+                self.last_good[fresh] = self.prev[fresh]
         if self.minima is not None:
             for m, (mx, my) in enumerate(self.minima):
                 d2 = (x - mx).square_().add_((y - my).square_())
