@@ -161,8 +161,9 @@ def loss_landscape(
     with process_group(ctx, dev):
         plane = shared_plane(plane, ctx, dev)
         mode = not model.training
-        key = digest(plane.centre, plane.d1, plane.d2, x, y,
-                     [grid, list(extent), repr(model), str(loss_fn), mode])
+        # what a checkpointed chunk must match; hashing the data costs time, so only to save
+        key = "" if save is None else digest(plane.centre, plane.d1, plane.d2, x, y, [
+            grid, list(extent), repr(model), str(loss_fn), mode])
         values = evaluate_slice(model, plane, x, y, extent=extent, size=grid, loss_fn=loss_fn,
                                 device=dev, ctx=ctx, method=method, memory_mb=memory_mb,
                                 save=save, key=key, chunk=chunk, progress=progress)
@@ -171,7 +172,7 @@ def loss_landscape(
         "bias": bias, "batchnorm": batchnorm, "direction_seed": seed, "extent": list(extent),
         "grid_samples": len(x), "loss_fn": getattr(loss_fn, "__qualname__", repr(loss_fn)),
         "eval_mode": mode, "processes": ctx.world, "reused_points": values.reused_points,
-        "key": key, "labels": [], "torch_version": torch.__version__,
+        "labels": [], "torch_version": torch.__version__, **({"key": key} if key else {}),
         "trajviz_version": __version__,
     }
     out = Grid(values.alpha, values.beta, values.loss, values.accuracy, plane.centre.numpy(),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import numpy as np
@@ -140,7 +140,8 @@ class PlaneEvaluator:
     def chunk_sizes(self) -> tuple[int, int]:
         """(points per chunk, samples per data block) that fit the memory budget: one chunk
         holds every point's outputs on all the data plus one block's activations."""
-        outputs = len(self.x) * self.out_bytes
+        # every point's outputs on all the data, unless reduced block by block
+        outputs = 0 if self._fast and self._cross_entropy else len(self.x) * self.out_bytes
         if self._fast:
             return max(self._sub, self.budget // (self._block * self.sample_bytes + outputs)), \
                 self._block
@@ -174,7 +175,10 @@ class PlaneEvaluator:
         with torch.no_grad():
             for i in range(0, len(pts), step):
                 coeffs = pts[i:i + step]
-                values, correct = self._score(*self.outputs(coeffs))
+                if self._fast and self._cross_entropy:
+                    values, correct = self._fast_cross_entropy(coeffs)
+                else:
+                    values, correct = self._score(*self.outputs(coeffs))
                 loss[i:i + len(coeffs)] = values.cpu().numpy()
                 acc[i:i + len(coeffs)] = (correct / len(self.x)).cpu().numpy()
                 if on_chunk is not None:
@@ -261,21 +265,57 @@ class PlaneEvaluator:
             self._cached_bytes += size
         return heads
 
-    def _fast_logits(self, coeffs: Tensor) -> Tensor:
-        """The affine fast path: a Linear head and a Linear / ReLU tail, laid out
-        ``(points, features, samples)``; returns ``(points, outputs, samples)`` for all the
-        data. Hidden activations are made and used one cache-sized block at a time."""
+    def _fast_blocks(self, coeffs: Tensor, full: Tensor | None = None
+                     ) -> Iterator[tuple[int, int, Tensor]]:
+        """The affine fast path, a Linear head and a Linear / ReLU tail laid out
+        ``(points, features, samples)``: yields ``(j0, j1, outputs)`` per data block, the
+        outputs ``(points, classes, j1 - j0)`` of samples ``j0:j1``, written into
+        ``full[b]`` for the ``b``-th full-sized block when ``full`` is given. Hidden
+        activations are made and used one cache-sized block at a time."""
         split, n = self._split, len(self.x)
         c = coeffs.to(device=self.device, dtype=self.vectors.dtype)
         coef = torch.cat([torch.ones_like(c[:, :1]), c], 1)
         tail_w = self.weights(coeffs, split.head_numel)
         width = split.head.out_features
-        out = torch.empty(len(c), self.out_shape[0], n, dtype=c.dtype, device=self.device)
-        for j0 in range(0, n, self._block):
+        for b, j0 in enumerate(range(0, n, self._block)):
             j1 = min(j0 + self._block, n)
             z = _combine(self._heads(j0, j1), coef).view(len(c), width, j1 - j0)
-            out[:, :, j0:j1] = _run_chain(self._split.chain, z, tail_w)
+            into = full[b] if full is not None and b < len(full) else None
+            yield j0, j1, _run_chain(split.chain, z, tail_w, out=into)
+
+    def _fast_logits(self, coeffs: Tensor) -> Tensor:
+        """``(points, classes, samples)`` outputs on all the data from `_fast_blocks`."""
+        out = torch.empty(len(coeffs), self.out_shape[0], len(self.x),
+                          dtype=self.vectors.dtype, device=self.device)
+        for j0, j1, block in self._fast_blocks(coeffs):
+            out[:, :, j0:j1] = block
         return out
+
+    def _fast_cross_entropy(self, coeffs: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean cross-entropy and number correct per point. The outputs of all full-sized
+        blocks land in one ``(blocks, points, classes, samples)`` buffer, so the loss is
+        reduced in a few large operations; a shorter last block is reduced on its own."""
+        n, block = len(self.x), self._block
+        n_full = n // block
+        y_full = self.y[:n_full * block].view(n_full, 1, 1, block)
+        losses, corrects = [], []
+        for k in range(0, len(coeffs), self._sub):
+            part = coeffs[k:k + self._sub]
+            full = torch.empty(n_full, len(part), self.out_shape[0], block,
+                               dtype=self.vectors.dtype, device=self.device)
+            total = torch.zeros(len(part), dtype=torch.float64, device=self.device)
+            correct = torch.zeros_like(total)
+            for j0, j1, out in self._fast_blocks(part, full):
+                if j1 - j0 < block:
+                    s, m = _cross_entropy_sums(out, self.y[j0:j1].view(1, 1, -1), 1,
+                                               self.classify)
+                    total, correct = total + s, correct + m
+            if n_full:
+                s, m = _cross_entropy_sums(full, y_full, 2, self.classify, point_dim=1)
+                total, correct = total + s, correct + m
+            losses.append(total / n)
+            corrects.append(correct)
+        return torch.cat(losses), torch.cat(corrects)
 
     def _affine(self, coeffs: Tensor, j0: int, j1: int) -> Tensor:
         split = self._split
@@ -360,10 +400,11 @@ def _is_cross_entropy(loss_fn: LossFn) -> bool:
             and loss_fn.reduction == "mean" and loss_fn.label_smoothing == 0.0)
 
 
-def _cross_entropy_sums(out: Tensor, index: Tensor, dim: int, classify: bool
-                        ) -> tuple[Tensor, Tensor]:
-    """Per point (sum of cross-entropies, number correct) of scores ``out`` ``(p, ...)``
-    whose classes lie along ``dim``; ``index`` (the targets) broadcasts to the rest.
+def _cross_entropy_sums(out: Tensor, index: Tensor, dim: int, classify: bool, *,
+                        point_dim: int = 0) -> tuple[Tensor, Tensor]:
+    """Per point (sum of cross-entropies, number correct) of scores ``out`` whose classes
+    lie along ``dim`` and points along ``point_dim``; ``index`` (the targets) broadcasts to
+    the rest.
 
     Log-sum-exp minus the target's score, reduced in place: F.cross_entropy's value
     without its transposes. Correct means the target's score is a maximum, which is the
@@ -372,22 +413,27 @@ def _cross_entropy_sums(out: Tensor, index: Tensor, dim: int, classify: bool
     top = out.amax(dim, keepdim=True)
     lse = (out - top).exp_().sum(dim, keepdim=True).log_().add_(top)
     picked = out.gather(dim, index.expand_as(lse))
-    return _per_point(lse - picked), (
-        _per_point((picked >= top).to(out.dtype)) if classify
-        else torch.zeros(len(out), dtype=torch.float64, device=out.device))
+    return _per_point(lse - picked, point_dim), (
+        _per_point((picked >= top).to(out.dtype), point_dim) if classify
+        else torch.zeros(out.shape[point_dim], dtype=torch.float64, device=out.device))
 
 
-def _per_point(values: Tensor) -> Tensor:
-    """Float64 sum per point (dimension 0), each point reduced on its own, so a point's
-    value does not depend on which other points share its batch."""
-    return values.reshape(len(values), -1).sum(-1, dtype=torch.float64)
+def _per_point(values: Tensor, point_dim: int) -> Tensor:
+    """Float64 sum per point: each point's samples are reduced on their own (so a point's
+    value does not depend on which other points share its batch), then summed in float64."""
+    v = values.movedim(point_dim, 0)
+    v = v.reshape(v.shape[0], -1, v.shape[-1]) if v.ndim > 2 else v.reshape(v.shape[0], 1, -1)
+    return v.sum(-1, dtype=torch.float64).sum(-1)
 
 
-def _run_chain(chain: list[tuple[str, int, int]], z: Tensor, flat: Tensor) -> Tensor:
+def _run_chain(chain: list[tuple[str, int, int]], z: Tensor, flat: Tensor, *,
+               out: Tensor | None = None) -> Tensor:
     """Linear / ReLU layers with per-point weights ``flat`` ``(p, n)`` on ``z``
-    ``(p, features, samples)``; returns ``(p, outputs, samples)``."""
+    ``(p, features, samples)``; returns ``(p, outputs, samples)``, in ``out`` (contiguous)
+    if given."""
+    last = max((i for i, step in enumerate(chain) if step[0] == "linear"), default=-1)
     offset = 0
-    for kind, out_f, in_f in chain:
+    for i, (kind, out_f, in_f) in enumerate(chain):
         if kind == "relu":
             z = torch.relu_(z)  # z is always a fresh tensor here
             continue
@@ -395,7 +441,11 @@ def _run_chain(chain: list[tuple[str, int, int]], z: Tensor, flat: Tensor) -> Te
         offset += out_f * in_f
         b = flat[:, offset:offset + out_f]
         offset += out_f
-        z = torch.baddbmm(b[:, :, None], w, z)
+        into = out if i == last == len(chain) - 1 else None
+        z = torch.baddbmm(b[:, :, None], w, z, out=into)
+    if out is not None and z is not out:
+        out.copy_(z)
+        return out
     return z
 
 
