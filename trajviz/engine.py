@@ -132,18 +132,18 @@ class _History:
     """Per-step records on the run's device, handed over to NumPy without copies on the CPU.
 
     Every pass over the whole history happens once per step, on that step's slice while it
-    is still in cache, or in cache-sized chunks of steps (`first_bad`): a history can be
-    gigabytes, and each extra pass over it, or temporary as large as it, costs a fresh
-    round of page faults. On the CPU the buffers are NumPy's, whose allocator asks for
-    transparent huge pages.
+    is still in cache: a history can be gigabytes, and each extra pass over it, or
+    temporary as large as it, costs another round of memory traffic and page faults.
+    (Huge pages would fault less, but on the development machine a process's first request
+    for them stalled 1.5 to 2 s at N = 65,536 while the kernel compacted memory.)
     """
 
     def __init__(self, n: int, steps: int, bound: float, dev: torch.device,
                  dt: torch.dtype) -> None:
-        self.pos = _empty((steps + 1, n, 2), dev, dt)
-        self.loss = _empty((steps + 1, n), dev, dt)
-        self.grad = _empty((steps, n, 2), dev, dt)
-        self.updates = _empty((steps, n, 2), dev, dt)
+        self.pos = torch.empty(steps + 1, n, 2, dtype=dt, device=dev)
+        self.loss = torch.empty(steps + 1, n, dtype=dt, device=dev)
+        self.grad = torch.empty(steps, n, 2, dtype=dt, device=dev)
+        self.updates = torch.empty(steps, n, 2, dtype=dt, device=dev)
         self.bound = bound
         self.diverged_at = torch.full((n,), -1, dtype=torch.int64, device=dev)
         self._evals: Tensor | None = None  # only closure optimizers take other than one
@@ -195,10 +195,3 @@ class _History:
             evals=evals,
             meta=meta,
         )
-
-
-def _empty(shape: tuple[int, ...], dev: torch.device, dt: torch.dtype) -> Tensor:
-    """An uninitialised buffer; on the CPU NumPy's (huge pages for large arrays)."""
-    if dev.type != "cpu":
-        return torch.empty(shape, dtype=dt, device=dev)
-    return torch.from_numpy(np.empty(shape, dtype=torch.empty((), dtype=dt).numpy().dtype))
