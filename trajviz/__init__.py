@@ -13,8 +13,6 @@ from surfaces import Surface  # noqa: E402
 
 from .engine import run  # noqa: E402
 from .errors import UsageError  # noqa: E402
-from .landscape import compute_landscape, loss_landscape, plane_surface  # noqa: E402
-from .maps import BasinMap, SweepMap, basins, sweep  # noqa: E402
 from .optimizers import (  # noqa: E402
     OptimizerSpec,
     SchedulerSpec,
@@ -55,10 +53,22 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """`explore` and `explore_landscape` load ipywidgets on first use, not on import."""
-    if name in ("explore", "explore_landscape"):
-        from . import widgets
+# Loaded on first use, not on import: the landscapes (torch.func, data, training), the maps
+# and the explorers (ipywidgets) are not needed to run and draw a race.
+_LAZY = {
+    "compute_landscape": "landscape", "loss_landscape": "landscape",
+    "plane_surface": "landscape", "BasinMap": "maps", "SweepMap": "maps", "basins": "maps",
+    "sweep": "maps", "explore": "widgets", "explore_landscape": "widgets",
+}
 
-        return getattr(widgets, name)
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'trajviz' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

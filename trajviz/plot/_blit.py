@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from ..errors import UsageError
 from ..run import Run
+from ._parallel import helper_count, parallel_frames
 
 
 class BlittedFigure(ABC):
@@ -51,18 +52,34 @@ class BlittedFigure(ABC):
         w, h = self.fig.canvas.get_width_height(physical=True)
         return int(w), int(h)
 
-    def frames(self, steps: Sequence[int]) -> Iterator[np.ndarray]:
+    def frames(self, steps: Sequence[int], *, helpers: int | None = None
+               ) -> Iterator[np.ndarray]:
         """Renders ``steps`` by blitting; yields each frame as an ``(H, W, 3)`` uint8 view
-        that is valid until the next frame is rendered."""
+        that is valid until the next frame is rendered.
+
+        Args:
+            helpers: forked processes that render frames too (`parallel_frames`); by
+                default one per further CPU for a long enough animation, 0 for none.
+        """
         with self._agg_canvas() as canvas, self._static_only() as dynamic:
             canvas.draw()
             background = canvas.copy_from_bbox(self.fig.bbox)
-            for t in steps:
+
+            def render(t: int) -> np.ndarray:
                 canvas.restore_region(background)
-                self.set_step(int(t))
+                self.set_step(t)
                 for a in dynamic:
                     self.fig.draw_artist(a)
-                yield np.asarray(canvas.buffer_rgba())[..., :3]
+                return np.asarray(canvas.buffer_rgba())[..., :3]
+
+            k = helper_count(len(steps)) if helpers is None else helpers
+            if not k:
+                for t in steps:
+                    yield render(int(t))
+                return
+            w, h = self.pixel_size
+            yield from parallel_frames(render, steps, (h, w, 3), k)
+            self.set_step(int(steps[-1]))  # where a serial rendering leaves the figure
 
     def background(self) -> np.ndarray:
         """The figure without its moving artists, as every frame starts: an ``(H, W, 3)``
