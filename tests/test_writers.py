@@ -7,7 +7,7 @@ from PIL import Image
 import trajviz
 from trajviz import RunFigure, UsageError
 from trajviz.plot import FrameWriter, save, writer_for
-from trajviz.plot.writers import Mp4Writer, Palette, ffmpeg_exe
+from trajviz.plot.writers import FrameIndexer, Mp4Writer, Palette, ffmpeg_exe
 
 SMALL = dict(size=(4, 3), dpi=50)  # 200 x 150 pixels
 
@@ -139,3 +139,17 @@ def test_palette_maps_its_colours_to_themselves_and_others_to_the_nearest():
     dist = ((probe[0, :, None].astype(int) - palette.rgb[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(dist[np.arange(50), palette.index(probe)[0]],
                                   dist.min(axis=1))
+
+
+def test_indexing_only_the_changed_pixels_equals_indexing_all_of_them():
+    rng = np.random.default_rng(1)
+    palette = Palette(rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8))
+    indexer = FrameIndexer(palette)
+    frame = rng.integers(0, 256, size=(30, 40, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(indexer(frame), palette.index(frame))
+    for share in (0.0, 0.01, 0.3, 1.0, 0.0, 0.05):
+        frame = frame.copy()
+        moved = rng.random(frame.shape) < share  # single channels change too
+        frame[moved] = rng.integers(0, 256, size=int(moved.sum()), dtype=np.uint8)
+        view = np.concatenate([frame, frame[..., :1]], -1)[..., :3]  # strided, like a canvas
+        np.testing.assert_array_equal(indexer(view), palette.index(frame))

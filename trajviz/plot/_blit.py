@@ -65,20 +65,21 @@ class BlittedFigure(ABC):
             canvas.draw()
             background = canvas.copy_from_bbox(self.fig.bbox)
 
-            def render(t: int) -> np.ndarray:
+            def render(t: int) -> np.ndarray:  # RGBA: copied whole, it is one block
                 canvas.restore_region(background)
                 self.set_step(t)
                 for a in dynamic:
                     self.fig.draw_artist(a)
-                return np.asarray(canvas.buffer_rgba())[..., :3]
+                return np.asarray(canvas.buffer_rgba())
 
             k = helper_count(len(steps)) if helpers is None else helpers
             if not k:
                 for t in steps:
-                    yield render(int(t))
+                    yield render(int(t))[..., :3]
                 return
             w, h = self.pixel_size
-            yield from parallel_frames(render, steps, (h, w, 3), k)
+            for frame in parallel_frames(render, steps, (h, w, 4), k):
+                yield frame[..., :3]
             self.set_step(int(steps[-1]))  # where a serial rendering leaves the figure
 
     def background(self) -> np.ndarray:

@@ -31,7 +31,7 @@ SLOTS = 4  # frames a helper may render ahead of the caller
 MIN_FRAMES = 24  # fewer are not worth a fork
 _MESSAGE = struct.Struct("ii")  # (frame index, slot)
 
-Render = Callable[[int], np.ndarray]  # step -> (H, W, 3) uint8 view
+Render = Callable[[int], np.ndarray]  # step -> a uint8 frame (a view, valid until the next)
 
 
 def helper_count(frames: int) -> int:

@@ -126,19 +126,55 @@ class Palette:
 
     def index(self, frame: np.ndarray) -> np.ndarray:
         """``(H, W, 3)`` uint8 -> ``(H, W)`` uint8 palette indices (nearest colour)."""
-        key = (frame[..., 0].astype(np.int32) << 16) | (frame[..., 1].astype(np.int32) << 8)
-        key |= frame[..., 2]
-        idx = self._table[key]
+        return FrameIndexer(self)(frame)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Colour keys ``r | g << 8 | b << 16`` -> uint8 indices of the nearest entries."""
+        idx = self._table[keys]
         missing = idx < 0
         if missing.any():
-            new = np.unique(key[missing])
-            rgb = np.stack([new >> 16, (new >> 8) & 255, new & 255], axis=1)
+            new = np.unique(keys[missing]).astype(np.int64)
+            rgb = np.stack([new & 255, (new >> 8) & 255, new >> 16], axis=1)
             for lo in range(0, len(new), 4096):
                 chunk = rgb[lo:lo + 4096, None, :] - self.rgb[None]
                 self._table[new[lo:lo + 4096]] = np.einsum("ijk,ijk->ij", chunk,
                                                            chunk).argmin(axis=1)
-            idx = self._table[key]
+            idx = self._table[keys]
         return idx.astype(np.uint8)
+
+
+class FrameIndexer:
+    """Palette indices of an animation's frames, one after another: only the pixels whose
+    colour differs from the previous frame's (in an animation, a small share) are looked
+    up."""
+
+    def __init__(self, palette: Palette) -> None:
+        self.palette = palette
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # keys and indices
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 -> ``(H, W)`` uint8 palette indices."""
+        keys = color_keys(frame)
+        if self._last is None or self._last[0].shape != keys.shape:
+            index = self.palette.lookup(keys)
+        else:
+            last_keys, last_index = self._last
+            changed = keys != last_keys
+            index = last_index.copy()
+            index[changed] = self.palette.lookup(keys[changed])
+        self._last = keys, index
+        return index
+
+
+def color_keys(frame: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 -> ``(H, W)`` keys ``r | g << 8 | b << 16``. The RGB view of a
+    canvas's RGBA rows (pixel stride 4) is read as one 32-bit word a pixel."""
+    h, w, _ = frame.shape
+    if frame.strides == (4 * w, 4, 1):
+        rgba = np.lib.stride_tricks.as_strided(frame, (h, w, 4), (4 * w, 4, 1))
+        return rgba.view("<u4")[..., 0] & np.uint32(0xFFFFFF)
+    rgb = frame.astype(np.uint32)
+    return rgb[..., 0] | (rgb[..., 1] << 8) | (rgb[..., 2] << 16)
 
 
 @register
@@ -157,24 +193,26 @@ class GifWriter(FrameWriter):
         frames = iter(frames)
         first = np.array(next(frames))
         palette = Palette(sample if sample is not None else first)
+        indexer = FrameIndexer(palette)
+        first_index = indexer(first)
 
         def images() -> Iterator[Image.Image]:
             for frame in frames:
-                yield self._image(palette, frame)
+                yield self._image(palette, indexer(frame))
 
         duration = [round(1000 / fps)] * n_frames
         duration[-1] += round(1000 * self.hold)
         # optimize: Pillow encodes each frame's unchanged pixels as transparent (an index
         # the 255-colour palette leaves free), which compresses to almost nothing
         with atomic_path(path) as tmp:
-            self._image(palette, first).save(
+            self._image(palette, first_index).save(
                 tmp, format="GIF", save_all=True, append_images=images(), loop=0,
                 duration=duration if n_frames > 1 else duration[0], optimize=True,
                 disposal=1)
 
     @staticmethod
-    def _image(palette: Palette, frame: np.ndarray) -> Image.Image:
-        image = Image.fromarray(palette.index(frame), mode="P")
+    def _image(palette: Palette, indices: np.ndarray) -> Image.Image:
+        image = Image.fromarray(indices, mode="P")
         image.putpalette(palette.flat)
         return image
 
