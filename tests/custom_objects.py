@@ -32,6 +32,10 @@ def raising_surface(xy: torch.Tensor) -> torch.Tensor:
     raise ZeroDivisionError("my surface divides by zero")
 
 
+def exiting_surface(xy: torch.Tensor) -> torch.Tensor:
+    raise SystemExit(7)
+
+
 def batch_sum_surface(xy: torch.Tensor) -> torch.Tensor:
     """Wrong: one value for the whole batch, which would couple independent runs."""
     return (xy**2).sum()

@@ -190,6 +190,43 @@ def test_updates_and_records_are_consistent(device):
     np.testing.assert_array_equal(run.evals, 1)
 
 
+@pytest.mark.parametrize(("scheduler", "error"), [
+    ("constantlr:factor=0", "ZeroDivisionError"),
+    ("polynomiallr:power=-1", "ZeroDivisionError"),
+    ("exponentiallr:gamma=1e308", "overflow"),
+], ids=["factor-0", "negative-power", "overflowing-gamma"])
+def test_torch_refusing_a_setting_mid_run_is_bad_input(scheduler, error):
+    for spec in ("sgd:lr=0.001", "lbfgs"):
+        with pytest.raises(UsageError, match=rf"{spec.split(':')[0]}.* with scheduler "
+                                             rf".*, step \d+: .*{error}"):
+            trajviz.run("rosenbrock", spec, steps=20, scheduler=scheduler)
+
+
+def test_a_learning_rate_beyond_float32_is_tried_in_float64():
+    run = trajviz.run("quadratic", "sgd:lr=1e39", steps=3, dtype=torch.float64)
+    assert run.diverged_at[0] >= 1  # it diverges, as an lr of 1e39 should
+    with pytest.raises(UsageError, match=r"sgd\(lr=1e\+39\), step 1: .*overflow"):
+        trajviz.run("quadratic", "sgd:lr=1e39", steps=3, dtype=torch.float32)
+
+
+def test_optimizer_state_is_checked_against_the_memory_cap_before_it_exists(monkeypatch):
+    monkeypatch.setenv("TRAJVIZ_MAX_MEMORY_MB", "100")
+    with pytest.raises(UsageError, match=r"lbfgs\(history_size=1000000000\)'s state needs "
+                                         r"7\.45 GiB"):
+        trajviz.run("rosenbrock", "lbfgs:history_size=1000000000", steps=3)
+    # one instance per run: many starts multiply it
+    starts = np.random.default_rng(0).uniform(-1, 1, size=(2000, 2))
+    with pytest.raises(UsageError, match="the optimizers' state needs 153 MiB"):
+        trajviz.run("rosenbrock", "lbfgs:history_size=10000", steps=3, starts=starts)
+    trajviz.run("rosenbrock", "lbfgs:history_size=10000", steps=3, starts=starts[:100])
+
+
+def test_sys_exit_in_a_user_surface_is_their_error():
+    with pytest.raises(trajviz.errors.UserCodeError, match="error in your surface "
+                       "'custom_objects:exiting_surface': SystemExit: 7"):
+        trajviz.run("custom_objects:exiting_surface", "sgd", steps=2)
+
+
 def test_engine_restores_torch_threads():
     before = torch.get_num_threads()
     trajviz.run("rosenbrock", "adam:lr=0.05", steps=5)
@@ -217,7 +254,7 @@ def test_user_optimizer_by_import_path():
     ({"optimizers": "sgd", "scheduler": "stepp"}, UsageError, "did you mean 'steplr'"),
     ({"optimizers": "sgd", "scheduler": "steplr"}, UsageError, "step_size"),
     ({"optimizers": "sgd", "scheduler": "onecyclelr:max_lr=0.1,total_steps=2"}, UsageError,
-     "OneCycleLR: Tried to step"),
+     r"onecyclelr\(max_lr=0.1,total_steps=2\), step 3: Tried to step"),
     ({"optimizers": "sgd", "device": "tpu"}, UsageError, "valid devices"),
     ({"optimizers": "sgd", "dtype": "float16"}, UsageError, "valid dtypes"),
 ], ids=["bad-lr", "nesterov-no-momentum", "typo", "zero-steps", "bad-starts",

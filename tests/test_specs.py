@@ -27,7 +27,9 @@ def test_parse_spec(text, name, kwargs):
     ("adam:lr=0.1)", "unmatched"),
     ("adam:lr=import os", "is not a literal"),
     ("lr=0.1", "expected 'name:key=value"),
-], ids=["empty", "no-value", "no-key", "unclosed", "unmatched", "not-literal", "no-name"])
+    ("sgd:lr=0.1,lr=0.2", "'lr' is given twice"),
+], ids=["empty", "no-value", "no-key", "unclosed", "unmatched", "not-literal", "no-name",
+        "twice"])
 def test_malformed_specs_say_where(text, message):
     with pytest.raises(UsageError, match=message):
         parse_spec(text)

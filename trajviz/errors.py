@@ -59,7 +59,7 @@ def user_code(kind: str, name: str) -> Iterator[None]:
         yield
     except (UsageError, UserCodeError):
         raise
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # sys.exit() in their code is their failure too
         raise UserCodeError(kind, name, e) from e
 
 

@@ -21,7 +21,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from surfaces import closest
 
-from .checks import shown
+from .checks import check_memory, shown
 from .errors import UsageError, UsageTypeError, UserCodeError, guard_method, user_code
 from .resolve import import_object
 from .specs import format_kwargs, parse_spec, split_specs
@@ -123,11 +123,23 @@ class OptimizerSpec:
             guard_method(opt, "step", "optimizer", self.name)
         return opt
 
+    def state_bytes(self) -> float:
+        """Memory one instance's state takes beyond the size of its parameters: what a
+        hyperparameter sizes (LBFGS keeps a list of ``history_size`` entries)."""
+        size = _STATE_SIZE.get(self.cls)
+        if size is None:
+            return 0.0
+        key, default, per_entry = size
+        value = self.all_kwargs.get(key, default)
+        return float(value) * per_entry if _is_number(value) else 0.0
+
     def validate(self) -> None:
-        """Builds it on a 2-parameter point and takes two steps, so an optimizer that
-        cannot work on two parameters, or a bad hyperparameter (one torch checks only when
-        stepping), fails here with torch's reason."""
-        p = torch.zeros(2, requires_grad=True)
+        """Builds it on a 2-parameter point (float64: a value that overflows float32 is
+        still a run's to try) and takes two steps, so an optimizer that cannot work on two
+        parameters, or a bad hyperparameter (one torch checks only when stepping), fails
+        here with torch's reason."""
+        check_memory(f"{self.label}'s state", self.state_bytes())
+        p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
         opt = self.build([p])
 
         def closure() -> torch.Tensor:
@@ -140,6 +152,11 @@ class OptimizerSpec:
                     f"{self.label} cannot optimize a 2-parameter point"):
             opt.step(closure)
             opt.step(closure)
+
+
+# Hyperparameters that size an optimizer's state: class -> (name, torch's default, bytes
+# per unit). LBFGS allocates ``[None] * history_size`` on its first step, 8 bytes an entry.
+_STATE_SIZE: dict[type, tuple[str, float, float]] = {torch.optim.LBFGS: ("history_size", 100, 8)}
 
 
 def parse_optimizer(text: str, *, imports: bool = True) -> OptimizerSpec:
@@ -228,6 +245,12 @@ def _is_number(value: Any) -> bool:
     purpose, which is worth watching); torch's own checks give the ranges."""
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and not math.isnan(value))
+
+
+def torch_refused(context: str) -> contextlib.AbstractContextManager[None]:
+    """A block where torch's own optimizers and schedulers run on the user's settings: an
+    exception there is those settings' (`UsageError` with torch's message)."""
+    return _blame(False, "", "", context)
 
 
 @contextlib.contextmanager

@@ -79,6 +79,8 @@ def parse_spec(text: str) -> Spec:
             raise UsageError(f"malformed spec {where}: expected key=value, got {item!r}")
         if not raw.strip():
             raise UsageError(f"malformed spec {where}: missing value after '{key}='")
+        if key in kwargs:
+            raise UsageError(f"malformed spec {where}: {key!r} is given twice")
         try:
             kwargs[key] = parse_value(raw.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):

@@ -26,8 +26,8 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from surfaces import Surface
 
-from .errors import UsageError
-from .optimizers import OptimizerSpec, SchedulerSpec
+from .checks import check_memory
+from .optimizers import OptimizerSpec, SchedulerSpec, torch_refused
 
 LossFn = Callable[[Tensor], Tensor]
 
@@ -111,6 +111,9 @@ class Stepper:
     def __init__(self, fn: LossFn, blocks: Sequence[Block], x0: Tensor, *,
                  scheduler: SchedulerSpec | None = None, bound: float = float("inf")) -> None:
         self.fn, self.blocks, self.bound = fn, list(blocks), bound
+        check_memory("the optimizers' state", sum(
+            b.spec.state_bytes() * (1 if b.spec.elementwise else b.rows.stop - b.rows.start)
+            for b in self.blocks))
         self.pos = x0.clone()
         self.grad = torch.zeros_like(self.pos)
         self.shared: list[Optimizer] = []  # element-wise: a param group per block
@@ -139,6 +142,11 @@ class Stepper:
                 self._lr_groups.append(self.per_run[-1].optimizer.param_groups[0])
         self.optimizers = self.shared + [r.optimizer for r in self.per_run]
         self.schedulers = [scheduler.build(o) for o in self.optimizers] if scheduler else []
+        self.steps_taken = 0
+        labels = list(dict.fromkeys(b.spec.label for b in self.blocks))
+        more = f" and {len(labels) - 3} more settings" if len(labels) > 4 else ""
+        self._names = ", ".join(labels[:3] if more else labels) + more + (
+            f" with scheduler {scheduler.label}" if scheduler else "")
 
     def _leaf(self, rows: slice | int) -> Tensor:
         """A leaf parameter sharing the position buffer's storage, with a view of the
@@ -170,7 +178,14 @@ class Stepper:
 
     def step(self) -> None:
         """One step of every optimizer. A per-run optimizer stops at its run's first
-        non-finite or out-of-bounds position, where a line search could spin on NaN."""
+        non-finite or out-of-bounds position, where a line search could spin on NaN.
+        torch refusing the settings mid-run (a scheduler's factor of 0, a learning rate
+        that overflows the dtype) is a `UsageError` naming them."""
+        self.steps_taken += 1
+        with torch_refused(f"{self._names}, step {self.steps_taken}"):
+            self._step()
+
+    def _step(self) -> None:
         for opt in self.shared:
             opt.step()
         for run in self.per_run:
@@ -185,13 +200,10 @@ class Stepper:
             p = self.pos[run.row]
             run.stopped = not bool(torch.isfinite(p).all() and p.abs().max() <= self.bound)
         for sched in self.schedulers:
-            try:
-                if isinstance(sched, ReduceLROnPlateau):  # on the sum of its own runs' losses
-                    sched.step(self._metric(sched.optimizer))
-                else:
-                    sched.step()
-            except ValueError as e:  # e.g. OneCycleLR stepped past its total_steps
-                raise UsageError(f"scheduler {type(sched).__name__}: {e}") from None
+            if isinstance(sched, ReduceLROnPlateau):  # on the sum of its own runs' losses
+                sched.step(self._metric(sched.optimizer))
+            else:
+                sched.step()
 
     def _metric(self, optimizer: Optimizer) -> float:
         params = [p.detach().reshape(-1, 2) for g in optimizer.param_groups for p in g["params"]]
