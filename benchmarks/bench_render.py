@@ -6,8 +6,11 @@ palette) and with matplotlib's ``FuncAnimation.save(writer=PillowWriter)`` on th
 figure and frames (a full redraw and a palette quantisation per frame). Checks that the two
 GIFs decode to the same frames within a small tolerance, then prints the speedup.
 
-Run under the CPU lock so other work does not disturb the timings:
-    flock /tmp/trajviz-cpu.lock python benchmarks/bench_render.py
+trajviz is timed twice: as `save` renders by default (forked helper processes render
+frames too, one per further CPU) and with every frame rendered in this process. The three
+run in turn, ``--repeats`` times; each prints its median with min-max.
+
+    python benchmarks/bench_render.py [--repeats 3]
 """
 
 from __future__ import annotations
@@ -41,18 +44,22 @@ def decode(path: Path) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=1, help="best of this many")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each, in turn")
     args = parser.parse_args()
 
     surface = "rosenbrock"
     run = trajviz.run(surface, teaching_optimizers(surface), steps=teaching(surface).steps,
                       progress=False)
     out = Path(tempfile.mkdtemp(prefix="bench_render_"))
-    fast, slow = out / "trajviz.gif", out / "funcanimation.gif"
+    fast, alone, slow = out / "trajviz.gif", out / "alone.gif", out / "funcanimation.gif"
 
     def trajviz_save() -> None:
         rf = RunFigure(run, surface, size=(8, 6), dpi=100)
         trajviz.save(rf, fast, frames=args.frames, fps=20, progress=False)
+
+    def trajviz_alone() -> None:
+        rf = RunFigure(run, surface, size=(8, 6), dpi=100)
+        trajviz.save(rf, alone, frames=args.frames, fps=20, progress=False, helpers=0)
 
     def plain_save() -> None:
         rf = RunFigure(run, surface, size=(8, 6), dpi=100)
@@ -61,16 +68,17 @@ def main() -> None:
                              cache_frame_data=False)
         anim.save(slow, writer=PillowWriter(fps=20))
 
-    times = {}
-    for name, fn in (("trajviz", trajviz_save), ("FuncAnimation+PillowWriter", plain_save)):
-        best = float("inf")
-        for _ in range(args.repeats):
+    variants = (("trajviz", trajviz_save), ("trajviz, one process", trajviz_alone),
+                ("FuncAnimation+PillowWriter", plain_save))
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants:
             t0 = time.perf_counter()
             fn()
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best
+            times[name].append(time.perf_counter() - t0)
 
     a, b = decode(fast), decode(slow)
+    assert np.array_equal(a, decode(alone)), "helper processes changed the frames"
     assert a.shape == b.shape, (a.shape, b.shape)
     diff = np.abs(a - b)
     per_frame = diff.reshape(len(a), -1).mean(axis=1)
@@ -81,15 +89,21 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, matplotlib {matplotlib.__version__}, "
           f"pillow {Image.__version__}")
-    print(f"animation: rosenbrock, 8 optimizers, {n} frames, {w}x{h}, GIF (best of "
-          f"{args.repeats}, figure construction included in both)")
-    for name, t in times.items():
-        print(f"  {name:28s} {t:6.2f} s  ({1000 * t / n:5.1f} ms/frame)")
+    print(f"animation: rosenbrock, 8 optimizers, {n} frames, {w}x{h}, GIF (figure "
+          f"construction included in each; {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f})")
+    for name, ts in times.items():
+        t = float(np.median(ts))
+        print(f"  {name:28s} median {t:6.2f} s (min {min(ts):.2f}, max {max(ts):.2f}; "
+              f"{1000 * t / n:5.1f} ms/frame)")
     print(f"  same frames: mean abs pixel difference {diff.mean():.3f} (max per frame "
           f"{per_frame.max():.3f}) of 255")
     print(f"  sizes: trajviz {fast.stat().st_size / 1e6:.2f} MB, "
           f"FuncAnimation {slow.stat().st_size / 1e6:.2f} MB")
-    print(f"render speedup: {times['FuncAnimation+PillowWriter'] / times['trajviz']:.1f}x")
+    ratios = [p / t for p, t in zip(times["FuncAnimation+PillowWriter"], times["trajviz"],
+                                    strict=True)]
+    print(f"render speedup (median of pairs): {np.median(ratios):.1f}x (min {min(ratios):.1f}, "
+          f"max {max(ratios):.1f})")
 
 
 if __name__ == "__main__":

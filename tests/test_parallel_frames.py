@@ -91,3 +91,12 @@ def test_short_animations_and_single_cpus_render_alone(monkeypatch):
     assert helper_count(500) == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
     assert helper_count(500) == 3
+
+
+def test_save_writes_the_same_gif_with_and_without_helpers(figure, tmp_path):
+    trajviz.save(figure, tmp_path / "alone.gif", frames=30, helpers=0)
+    trajviz.save(figure, tmp_path / "helped.gif", frames=30, helpers=2)
+    assert (tmp_path / "alone.gif").read_bytes() == (tmp_path / "helped.gif").read_bytes()
+    with pytest.raises(trajviz.UsageError, match="helpers"):
+        trajviz.save(figure, tmp_path / "x.gif", helpers=-1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.gif", "helped.gif"]

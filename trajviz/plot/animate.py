@@ -88,7 +88,7 @@ def _checked_options(run: Run, options: dict[str, Any]) -> dict[str, Any]:
 def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], *,
          fps: float | None = None,
          frames: int | None = None, progress: bool | None = None,
-         writer: str | FrameWriter | None = None) -> Path:
+         writer: str | FrameWriter | None = None, helpers: int | None = None) -> Path:
     """Writes an animation or figure; the format follows the extension (see `writers`).
 
     Args:
@@ -101,6 +101,8 @@ def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], 
         frames: subsample to this many frames (default: the animation's own, or all steps).
         progress: show a progress bar (``None``: only on a terminal, after a moment).
         writer: a writer name or instance instead of choosing by extension.
+        helpers: forked processes that render frames besides this one (default: one per
+            further CPU, at most 3, for 24 frames or more; 0: all frames here).
 
     Returns:
         The path written. The write is atomic: on any failure nothing is left behind.
@@ -130,12 +132,14 @@ def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], 
     if w.needs_figure:
         w.write_figure(path, rf, steps, fps=fps or 20)
     else:
-        _render(rf, steps, path, w, fps=fps or 20, progress=progress)
+        helpers = None if helpers is None else number(helpers, "helpers", integer=True, lo=0,
+                                                      hi=64)
+        _render(rf, steps, path, w, fps=fps or 20, progress=progress, helpers=helpers)
     return path
 
 
 def _render(rf: BlittedFigure, steps: np.ndarray, path: Path, w: FrameWriter, *, fps: float,
-            progress: bool | None) -> None:
+            progress: bool | None, helpers: int | None) -> None:
     if w.extensions != ("",):
         check_writable(path)
     sample = None
@@ -145,7 +149,7 @@ def _render(rf: BlittedFigure, steps: np.ndarray, path: Path, w: FrameWriter, *,
                disable=None if progress is None else not progress, leave=False)
 
     def frames():
-        for frame in rf.frames(steps):
+        for frame in rf.frames(steps, helpers=helpers):
             yield frame
             bar.update()
 
