@@ -156,10 +156,19 @@ def _first_bad_reference(run: trajviz.Run, bound: float) -> np.ndarray:
     return np.array(out)
 
 
+@pytest.fixture(params=["after", "streamed"])
+def history_mode(request, monkeypatch):
+    """A small history is checked after the run, a large one step by step: both ways."""
+    monkeypatch.setattr(trajviz.engine, "STREAMED_ELEMENTS",
+                        0 if request.param == "streamed" else 1 << 40)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_divergence_is_found_at_the_first_bad_step_of_each_row(dtype, device):
-    """The per-step check (whole-tensor sums first, rows only when they fail) gives each
-    trajectory the first step the rule marks, whatever mix of rows goes bad when."""
+def test_divergence_is_found_at_the_first_bad_step_of_each_row(dtype, device, history_mode):
+    """Whether checked step by step (whole-tensor sums first, rows only when they fail) or
+    after the run, each trajectory gets the first step the rule marks, whatever mix of rows
+    goes bad when."""
     starts = np.array([[1.0, 0.5], [1.0, 0.0], [0.5, -0.1], [0.2, 0.3], [-1.0, 0.01]])
     for spec, bound in [("sgd:lr=0.1", 50.0), ("sgd:lr=0.3,adam:lr=2.0", 1e3),
                         ("sgd:lr=1e999", 1e3)]:
@@ -167,9 +176,10 @@ def test_divergence_is_found_at_the_first_bad_step_of_each_row(dtype, device):
                           device=device)
         assert (run.diverged_at >= 0).any(), spec
         np.testing.assert_array_equal(run.diverged_at, _first_bad_reference(run, bound))
+        np.testing.assert_array_equal(run.updates, np.diff(run.positions, axis=1))
 
 
-def test_finite_values_whose_sum_overflows_are_not_divergence():
+def test_finite_values_whose_sum_overflows_are_not_divergence(history_mode):
     """float32 coordinates near its largest value sum to infinity: that sends the step to
     the per-row check, which finds every value finite and within the bound."""
     flat = surfaces.Surface.from_callable(lambda p: 1e-30 * p.sum(-1), name="flat")
@@ -180,7 +190,7 @@ def test_finite_values_whose_sum_overflows_are_not_divergence():
     assert run.diverged_at.tolist() == [-1, -1] and np.isfinite(run.positions).all()
 
 
-def test_updates_and_records_are_consistent(device):
+def test_updates_and_records_are_consistent(device, history_mode):
     run = trajviz.run("rosenbrock", "sgd:lr=1e-3,adam:lr=0.05", steps=40, starts=STARTS,
                       device=device)
     np.testing.assert_array_equal(run.updates, run.positions[:, 1:] - run.positions[:, :-1])

@@ -94,7 +94,7 @@ def run(
                 stepper.step()
                 for row, evals in stepper.evals().items():
                     history.evals[t, row] = evals
-        diverged_at = history.diverged_at
+        diverged_at = history.finish()
 
     log.debug("run finished: %d trajectories, %d diverged", len(diverged_at),
               int((diverged_at >= 0).sum()))
@@ -128,14 +128,21 @@ def _starts(surf: Surface, starts: object, dev: torch.device, dt: torch.dtype) -
     return x0
 
 
+# Histories up to this many rows x steps are checked and differenced after the run, in a
+# few whole-array operations; larger ones step by step, while each step is in cache.
+STREAMED_ELEMENTS = 1 << 20
+
+
 class _History:
     """Per-step records on the run's device, handed over to NumPy without copies on the CPU.
 
-    Every pass over the whole history happens once per step, on that step's slice while it
-    is still in cache: a history can be gigabytes, and each extra pass over it, or
-    temporary as large as it, costs another round of memory traffic and page faults.
-    (Huge pages would fault less, but on the development machine a process's first request
-    for them stalled 1.5 to 2 s at N = 65,536 while the kernel compacted memory.)
+    A large history (gigabytes at N = 65,536) is checked for divergence and differenced
+    into updates step by step, on each step's slice while it is still in cache: every
+    extra pass over it, or temporary as large as it, costs another round of memory traffic
+    and page faults. A small one is done after the run in a few operations, where a few
+    more small operations per step would cost more. (Huge pages would fault less, but on
+    the development machine a process's first request for them stalled 1.5 to 2 s at
+    N = 65,536 while the kernel compacted memory.)
     """
 
     def __init__(self, n: int, steps: int, bound: float, dev: torch.device,
@@ -145,6 +152,7 @@ class _History:
         self.grad = torch.empty(steps, n, 2, dtype=dt, device=dev)
         self.updates = torch.empty(steps, n, 2, dtype=dt, device=dev)
         self.bound = bound
+        self.streamed = n * (steps + 1) > STREAMED_ELEMENTS
         self.diverged_at = torch.full((n,), -1, dtype=torch.int64, device=dev)
         self._evals: Tensor | None = None  # only closure optimizers take other than one
 
@@ -155,17 +163,33 @@ class _History:
         return self._evals
 
     def record(self, t: int, pos: Tensor, loss: Tensor, grad: Tensor | None) -> None:
-        """Step ``t``'s records, and each trajectory's first step with a non-finite loss or
-        gradient or a coordinate beyond the bound (NaN fails that test too)."""
         self.pos[t] = pos
         self.loss[t] = loss
         if grad is not None:
             self.grad[t] = grad
+        if not self.streamed:
+            return
         if t:
             torch.sub(pos, self.pos[t - 1], out=self.updates[t - 1])
         if pos.device.type == "cpu" and all_fine(pos, loss, grad, self.bound):
             return  # the usual case, from a few whole-tensor reductions
-        ok = fine_rows(pos, loss, grad, self.bound)
+        self._mark(t, fine_rows(pos, loss, grad, self.bound))
+
+    def finish(self) -> Tensor:
+        """Each trajectory's first step with a non-finite loss or gradient or a coordinate
+        beyond the bound (NaN fails that test too), or -1."""
+        if not self.streamed:
+            torch.sub(self.pos[1:], self.pos[:-1], out=self.updates)
+            steps, n = self.grad.shape[:2]
+            ok = torch.ones(steps + 1, n, dtype=torch.bool, device=self.pos.device)
+            ok[:-1] = fine_rows(self.pos[:-1].reshape(-1, 2), self.loss[:-1].reshape(-1),
+                                self.grad.reshape(-1, 2), self.bound).view(steps, n)
+            ok[-1] = fine_rows(self.pos[-1], self.loss[-1], None, self.bound)
+            first = (~ok).to(torch.uint8).argmax(0)
+            self.diverged_at = torch.where(ok.all(0), -1, first)
+        return self.diverged_at
+
+    def _mark(self, t: int, ok: Tensor) -> None:
         self.diverged_at.masked_fill_(~ok & (self.diverged_at < 0), t)
 
     def to_run(self, diverged_at: Tensor, lr: np.ndarray, meta: dict) -> Run:
