@@ -46,6 +46,10 @@ def main() -> None:
 
     ui = trajviz.explore("rosenbrock", steps=args.steps, backend=args.backend,
                          device=args.device)
+    if args.backend == "ipympl":
+        # As in a browser, whose front end turns this off: without one, ipympl also writes
+        # every picture as a full PNG for the notebook file.
+        ui.view.widget.syncing_data_url = False
     c = ui.controls
     c["target"].value = "adam"
     mark = len(ui.timings)

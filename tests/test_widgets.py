@@ -11,6 +11,7 @@ from PIL import Image
 import trajviz
 import trajviz.landscape
 from trajviz import UsageError
+from trajviz.optimizers import OptimizerSpec
 from trajviz.widgets import Explorer, explore
 from trajviz.widgets._cache import concat_runs, split_run, truncate_run
 
@@ -67,6 +68,38 @@ def test_a_change_repaints_only_part_of_the_figure_as_a_full_draw_would(ui, cont
     shown = ui.view.widget.value
     ui.view.redraw(ui.figure, full=True)
     assert ui.view.repainted[0].width == w and ui.view.widget.value == shown
+
+
+def test_a_change_away_from_the_end_keeps_the_step_and_draws_as_a_full_draw(ui):
+    ui.controls["step"].value = 7
+    ui.controls["target"].value = "adam"
+    ui.controls["lr"].value = 0.0234
+    assert ui.figure.step == 7 and "step 7 / 40" in ui.figure.title_text.get_text()
+    shown = ui.view.widget.value
+    ui.view.redraw(ui.figure, full=True)
+    assert ui.view.widget.value == shown
+
+
+def test_a_change_validates_only_the_optimizer_it_touched(ui, monkeypatch):
+    checked = []
+    validate = OptimizerSpec.validate
+
+    def counted(spec: OptimizerSpec) -> None:
+        checked.append(spec.name)
+        validate(spec)
+
+    monkeypatch.setattr(OptimizerSpec, "validate", counted)
+    c = ui.controls
+    c["target"].value = "adam"
+    c["lr"].value = 0.0234  # (the engine validates the optimizer it runs, too)
+    assert set(checked) == {"adam"}
+    c["target"].value = "momentum"
+    c["nesterov"].value = True
+    c["momentum"].value = 0.0  # invalid: torch's reason is kept with the verdict
+    assert set(checked) == {"adam", "momentum"}
+    checked.clear()
+    c["steps"].value = 30  # a slice of the cached runs: nothing validated again
+    assert checked == [] and "Nesterov momentum requires" in c["status"].value
 
 
 def test_sliders_edit_the_chosen_optimizer_and_disable_what_it_does_not_take(ui):

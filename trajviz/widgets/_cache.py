@@ -81,6 +81,7 @@ class RunCache:
         self.dtype = dtype
         self._runs: OrderedDict[tuple, Run] = OrderedDict()
         self._surfaces: dict[int, Surface] = {}  # keeps every keyed surface alive (ids stay unique)
+        self._checked: OrderedDict[tuple, str | None] = OrderedDict()  # spec -> torch's reason
         self.engine_calls = 0
 
     def __len__(self) -> int:
@@ -93,6 +94,25 @@ class RunCache:
         return (surface.spec, id(surface), spec.name, repr(spec.all_kwargs),
                 starts.tobytes(), sched, self.dtype, self.device)
 
+    def check(self, spec: OptimizerSpec) -> str | None:
+        """Why torch rejects ``spec`` (`OptimizerSpec.validate`), or ``None``. A built-in
+        optimizer's verdict is kept: a change validates only the spec it touched."""
+        key = (spec.name, repr(spec.all_kwargs))
+        if key in self._checked:
+            self._checked.move_to_end(key)
+            return self._checked[key]
+        try:
+            spec.validate()
+        except UsageError as e:
+            reason: str | None = str(e)
+        else:
+            reason = None
+        if not spec.user_code:  # a user's class may behave differently next time
+            self._checked[key] = reason
+            while len(self._checked) > 4 * self.max_entries:
+                self._checked.popitem(last=False)
+        return reason
+
     def get(self, surface: Surface, specs: Sequence[OptimizerSpec], *, starts: np.ndarray,
             steps: int, scheduler: SchedulerSpec | None = None) -> Fetch:
         """The run of every spec (in order), computing only the missing or too-short ones.
@@ -104,12 +124,11 @@ class RunCache:
         errors: dict[str, str] = {}
         good: list[OptimizerSpec] = []
         for spec in specs:
-            try:
-                spec.validate()
-            except UsageError as e:
-                errors[spec.label] = str(e)
-            else:
+            reason = self.check(spec)
+            if reason is None:
                 good.append(spec)
+            else:
+                errors[spec.label] = reason
         keys = [self._key(surface, s, starts, scheduler) for s in good]
         missing = [i for i, k in enumerate(keys)
                    if k not in self._runs or self._runs[k].steps < steps]

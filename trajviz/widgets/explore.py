@@ -404,7 +404,8 @@ class Explorer(widgets.VBox):
             with self._quiet():
                 step.max = fetch.run.steps
                 step.value = fetch.run.steps if at_end else min(step.value, fetch.run.steps)
-            self.figure.set_step(step.value)
+            if self.figure.step != step.value:  # set_run kept the step where it could
+                self.figure.set_step(step.value)
             self.view.redraw(self.figure)
         except UsageError as e:
             self._error(str(e))

@@ -1,0 +1,351 @@
+"""The explorer in a real browser: learning-rate change to new pixels, in JupyterLab.
+
+    python benchmarks/bench_explorer_browser.py [--backend image|ipympl|both] [--changes 8]
+
+Starts JupyterLab and headless Debian Chromium with the browser test's machinery
+(``tests/_browser.py``), opens a fresh notebook that builds ``trajviz.explore()`` (the eight
+seed optimizers, 500 steps on Rosenbrock, Adam chosen for editing) once per backend, and sets
+Adam's learning rate to ``--changes`` new values (each a cache miss: Adam re-runs) the way a
+user does: a click on the slider's readout, the new value typed, Enter.
+
+What is timed, in the page's own clock (``performance.now()``): from the Enter key's
+``keydown`` event to the frame that shows the *final* picture for the new value. A script
+injected before JupyterLab loads records every write into the plot: for the image view, each
+new ``src`` of its ``<img>``, once ``img.decode()`` has finished; for ipympl, each
+``drawImage`` into the view's ``<canvas>``; either counts at the first animation frame after
+it. After a change the benchmark waits until the explorer's status line and the kernel probe
+(below) report it and no write has come for ``--quiet`` ms; the change's latency is the
+*last* write's frame, so an early stale or partial picture could not shorten it. One warm-up
+change per backend is made first and not counted; every other change is reported (median,
+min and max; nothing is best-of-N).
+
+Where the time goes, in the order a change passes (all medians, ms):
+``send`` keydown to the update leaving the page's WebSocket; ``relay in`` to the kernel's
+"busy" status (kernel messages carry the kernel's send time; same machine, same clock);
+``kernel`` to the kernel sending the picture; ``relay out`` to that message arriving in the
+page; ``handle`` to the picture being written into the plot (JupyterLab, the widget's view,
+for ipympl also the PNG's decoding); ``decode`` to the JPEG being decoded (image view);
+``frame`` to the next animation frame. Inside the kernel, a probe cell wraps the explorer's
+refresh and its parts (wall and the kernel thread's CPU time): the engine re-run, the rest
+of the run cache, the figure's update and the drawing and pushing of the picture.
+
+Prints per backend ``median X ms (min A, max B) over N changes`` and the split. Run under
+the CPU lock so other work does not disturb the timings:
+    flock /tmp/trajviz-cpu.lock python benchmarks/bench_explorer_browser.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _browser import CHROMIUM, headless_chromium, jupyter_lab  # noqa: E402
+
+TIMEOUT_MS = 180_000
+POLL_MS = 25  # the harness polls on a timer, not every frame: it draws no frames itself
+BUSY_CELLS = """() => [...document.querySelectorAll('.jp-InputPrompt')]
+                      .some(e => e.textContent.includes('*'))"""
+
+# Runs before JupyterLab's own scripts: wraps WebSocket and the 2-D canvas context so that,
+# while armed, every message in or out and every write into the plot is timestamped.
+PROBE = r"""
+(() => {
+  const tv = window.__tv = {armed: false, t0: null, sends: [], msgs: [], writes: [],
+                            target: null, observer: null};
+  const now = () => performance.now();
+  // a write: when it began (src set, drawImage), when its pixels were ready, its frame
+  const painted = (t, ready) => requestAnimationFrame(() => tv.writes.push([t, ready, now()]));
+  // [msg_type, the kernel's send time (epoch ms), execution_state] of a kernel message in
+  // the JSON or the binary v1 WebSocket protocol (offsets: channel, header, parent header,
+  // metadata, content)
+  const text = new TextDecoder();
+  const describe = (d) => {
+    try {
+      let header, content;
+      if (typeof d === 'string') {
+        ({header, content} = JSON.parse(d));
+      } else {
+        const v = new DataView(d), at = (i) => Number(v.getBigUint64(8 * (i + 1), true));
+        const part = (i) => JSON.parse(text.decode(new Uint8Array(d, at(i), at(i + 1) - at(i))));
+        header = part(1);
+        content = header.msg_type === 'status' ? part(4) : {};
+      }
+      return [header.msg_type, Date.parse(header.date), content.execution_state ?? null];
+    } catch (err) {
+      return [null, null, null];
+    }
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (e) => {
+        if (!tv.armed) return;
+        const d = e.data, at = now();
+        const size = typeof d === 'string' ? d.length : (d.byteLength ?? d.size);
+        tv.msgs.push([at, size, ...describe(d)]);
+      });
+    }
+    send(data) {
+      if (tv.armed) tv.sends.push(now());
+      return super.send(data);
+    }
+  };
+  const drawImage = CanvasRenderingContext2D.prototype.drawImage;
+  CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+    if (tv.armed && tv.target && tv.target.contains(this.canvas)) painted(now(), now());
+    return drawImage.apply(this, args);
+  };
+  document.addEventListener('keydown', (e) => {
+    if (tv.armed && e.key === 'Enter' && tv.t0 === null) tv.t0 = e.timeStamp;
+  }, true);
+  tv.arm = (target) => {
+    Object.assign(tv, {armed: true, t0: null, sends: [], msgs: [], writes: [], target});
+    tv.observer = new MutationObserver((records) => {
+      for (const r of records) {
+        const img = r.target;
+        if (img.tagName !== 'IMG') continue;
+        const t = now();
+        const done = () => painted(t, now());
+        img.decode().then(done, done);
+      }
+    });
+    tv.observer.observe(target, {subtree: true, attributes: true, attributeFilter: ['src']});
+  };
+  tv.lastWrite = () => (tv.writes.length ? tv.writes[tv.writes.length - 1][2] : null);
+  tv.disarm = () => {
+    tv.observer.disconnect();
+    tv.armed = false;
+    return {t0: tv.t0, sends: tv.sends, msgs: tv.msgs, writes: tv.writes,
+            origin: performance.timeOrigin};
+  };
+})();
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One learning-rate change: where its time went (ms), in the order it passes."""
+
+    lr: str
+    total_ms: float  # keydown to the frame showing the final picture
+    send_ms: float  # keydown to the update leaving the page
+    in_ms: float  # to the kernel starting on it (its "busy" status): the server's relay
+    kernel_ms: float  # to the kernel sending the picture
+    out_ms: float  # to the picture's message arriving in the page: the server's relay
+    handle_ms: float  # to the picture being written (JupyterLab and the widget's view)
+    decode_ms: float  # to its pixels being ready (the image decoded)
+    frame_ms: float  # to the next animation frame
+    writes: int  # writes into the plot (1: no double push)
+    messages: int  # WebSocket messages received
+    kbytes_in: float
+    refresh_ms: float  # the kernel probe: the explorer's refresh, wall time
+    refresh_cpu_ms: float  # the kernel thread's CPU time in it
+    engine_ms: float  # re-running the optimizer
+    engine_cpu_ms: float
+    cache_ms: float  # the rest of the run cache (validating the optimizers, joining runs)
+    figure_ms: float  # restyling the figure's artists (set_run, set_step)
+    draw_ms: float  # painting and encoding or sending the picture
+    status_line: str
+
+
+# The notebook's first cell: times the parts of each refresh in the kernel (wall and the
+# kernel thread's CPU time) and shows them, as JSON, in a widget the benchmark reads.
+KERNEL_PROBE = """\
+import functools, importlib, json, time
+import ipywidgets
+import trajviz
+from trajviz.plot import RunFigure
+
+_cache = importlib.import_module("trajviz.widgets._cache")
+_view = importlib.import_module("trajviz.widgets._view")
+_explore = importlib.import_module("trajviz.widgets.explore")
+probe = ipywidgets.HTML(layout={"visibility": "hidden"})
+probe.add_class("tv-bench-probe")
+_parts, _seq, _active = {}, [0], set()
+
+def _timed(owner, name, label, publish=False):
+    inner = getattr(owner, name)
+    @functools.wraps(inner)
+    def wrapper(*args, **kwargs):
+        if label in _active:  # counted by the outer call
+            return inner(*args, **kwargs)
+        _active.add(label)
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _active.discard(label)
+            wall, cpu = _parts.get(label, (0.0, 0.0))
+            _parts[label] = (wall + 1e3 * (time.perf_counter() - t0),
+                             cpu + 1e3 * (time.thread_time() - c0))
+            if publish:
+                _seq[0] += 1
+                probe.value = json.dumps({"n": _seq[0], **_parts})
+                _parts.clear()
+    setattr(owner, name, wrapper)
+
+_timed(_cache, "engine_run", "engine")
+_timed(_cache.RunCache, "get", "cache")
+_timed(RunFigure, "set_run", "figure")
+_timed(RunFigure, "set_step", "figure")
+_timed(_view.FigureView, "redraw", "redraw")
+_timed(_explore.Explorer, "_refresh", "refresh", publish=True)
+probe
+"""
+
+
+def notebook(backends: list[str], steps: int) -> dict:
+    """A notebook with the kernel probe and one explorer per backend (Adam to edit)."""
+    def cell(source: str) -> dict:
+        return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                "source": source}
+
+    cells = [cell(KERNEL_PROBE)]
+    for b in backends:
+        cells.append(cell(f"ui = trajviz.explore('rosenbrock', steps={steps}, backend={b!r})\n"
+                          "ui.controls['target'].value = 'adam'\nui"))
+    return {"cells": cells, "metadata": {"kernelspec": {"name": "python3",
+                                                        "display_name": "Python 3"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def run_all(page, url: str, count: int) -> None:
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.locator(".jp-NotebookPanel").wait_for()
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.wait_for_function(f"() => document.querySelectorAll('.tv-explorer .tv-lr').length"
+                           f" >= {count}")
+    page.wait_for_function(f"() => !({BUSY_CELLS})()")
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+
+
+def change(page, explorer, plot, value: str, quiet_ms: int) -> Change:
+    """Types ``value`` into the lr readout, presses Enter, and times the final picture."""
+    timing, probe = explorer.locator(".tv-timing"), page.locator(".tv-bench-probe")
+    old, old_probe = timing.inner_text(), probe.text_content()
+    readout = explorer.locator(".tv-lr .widget-readout")
+    readout.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(value)
+    page.evaluate("el => window.__tv.arm(el)", plot.element_handle())
+    page.keyboard.press("Enter")
+    for el, was in ((timing, old), (probe, old_probe)):
+        page.wait_for_function("([el, old]) => el.textContent !== old",
+                               arg=[el.element_handle(), was], polling=POLL_MS)
+    page.wait_for_function(f"""() => {{ const tv = window.__tv, last = tv.lastWrite();
+        return last !== null && performance.now() - last > {quiet_ms}; }}""", polling=POLL_MS)
+    rec = page.evaluate("() => window.__tv.disarm()")
+    line = timing.inner_text()
+    if " lr: re-ran 1 of " not in line:
+        raise RuntimeError(f"unexpected status after lr={value}: {line!r}")
+    k = json.loads(probe.text_content())
+    t0, (start, ready, frame) = rec["t0"], rec["writes"][-1]
+    sent = rec["sends"][0]
+    # kernel messages carry the kernel's send time (epoch ms): on the page's clock
+    kernel_clock = [(at, size, kind, when - rec["origin"] if when else None, state)
+                    for at, size, kind, when, state in rec["msgs"]]
+    picture = max(kernel_clock, key=lambda m: m[1])  # the largest message
+    busy = next((m[3] for m in kernel_clock if m[4] == "busy" and m[3] is not None), None)
+    if busy is None or picture[3] is None:  # no kernel times: all of it counts as "kernel"
+        busy = sent
+        picture = (*picture[:3], picture[0], picture[4])
+    return Change(value, frame - t0, sent - t0, busy - sent, picture[3] - busy,
+                  picture[0] - picture[3], start - picture[0], ready - start, frame - ready,
+                  len(rec["writes"]), len(rec["msgs"]), sum(m[1] for m in rec["msgs"]) / 1e3,
+                  *k["refresh"], *k["engine"], k["cache"][0] - k["engine"][0], k["figure"][0],
+                  k["redraw"][0], line)
+
+
+def spread(values: list[float]) -> str:
+    return (f"median {statistics.median(values):.1f} ms (min {min(values):.1f}, "
+            f"max {max(values):.1f})")
+
+
+def report(backend: str, changes: list[Change]) -> None:
+    def med(field: str) -> float:
+        return statistics.median(getattr(c, field) for c in changes)
+
+    print(f"{backend:<7} change -> pixels: {spread([c.total_ms for c in changes])} "
+          f"over {len(changes)} changes")
+    print(f"{'':<7} page (medians, ms): send {med('send_ms'):.1f}, relay in "
+          f"{med('in_ms'):.1f}, kernel {med('kernel_ms'):.1f}, relay out {med('out_ms'):.1f}, "
+          f"handle {med('handle_ms'):.1f}, decode "
+          f"{f'{d:.1f}' if (d := med('decode_ms')) else '(in handle)'}, frame "
+          f"{med('frame_ms'):.1f}; {med('messages'):.0f} messages, {med('kbytes_in'):.0f} kB "
+          f"in, {'/'.join(str(w) for w in sorted({c.writes for c in changes}))} write(s) "
+          "into the plot per change")
+    print(f"{'':<7} kernel (medians, ms): refresh {med('refresh_ms'):.1f} (CPU "
+          f"{med('refresh_cpu_ms'):.1f}): engine {med('engine_ms'):.1f} (CPU "
+          f"{med('engine_cpu_ms'):.1f}), run cache {med('cache_ms'):.1f}, figure update "
+          f"{med('figure_ms'):.1f}, draw and push {med('draw_ms'):.1f}")
+
+
+def lr_values(n: int) -> list[str]:
+    """``n + 1`` distinct learning rates (the first is the warm-up), three significant
+    figures as the explorer keys them."""
+    return [f"{v:.3g}" for v in np.geomspace(0.0105, 0.2, n + 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="both", choices=("image", "ipympl", "both"))
+    parser.add_argument("--changes", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--quiet", type=int, default=400,
+                        help="ms without a new write that ends a change")
+    parser.add_argument("--json", help="also write every change's record here")
+    args = parser.parse_args()
+    if args.changes < 1:
+        parser.error("--changes must be at least 1")
+    if not os.access(CHROMIUM, os.X_OK):
+        raise SystemExit(f"no Chromium at {CHROMIUM}: run 'bash .ci/browser.sh'")
+    backends = ["image", "ipympl"] if args.backend == "both" else [args.backend]
+    results: dict[str, list[Change]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-explorer-") as tmp, \
+            jupyter_lab(Path(tmp)) as server, \
+            headless_chromium(viewport=(1600, 1100)) as page:
+        (Path(tmp) / "bench.ipynb").write_text(json.dumps(notebook(backends, args.steps)))
+        page.add_init_script(PROBE)
+        run_all(page, server.lab_url("bench.ipynb"), len(backends))
+        for i, backend in enumerate(backends):
+            explorer = page.locator(".tv-explorer").nth(i)
+            plot = explorer.locator(".tv-plot")
+            plot.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            values = lr_values(args.changes)
+            change(page, explorer, plot, values[0], args.quiet)  # warm-up, not counted
+            results[backend] = [change(page, explorer, plot, v, args.quiet)
+                                for v in values[1:]]
+    print(f"explorer in JupyterLab {_version('jupyterlab')} / headless Chromium: 8 optimizers "
+          f"x {args.steps} steps on rosenbrock, Adam's learning rate typed into the readout; "
+          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for backend, changes in results.items():
+        report(backend, changes)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {b: [c.__dict__ for c in cs] for b, cs in results.items()}, indent=1))
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+if __name__ == "__main__":
+    main()
