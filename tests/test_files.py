@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import struct
 
 import numpy as np
@@ -214,3 +215,42 @@ def test_float_images_are_refused(tmp_path):
     (raw / FILES["test"][1]).write_bytes(_idx(np.zeros(3)))
     with pytest.raises(UsageError, match="holds >f4 images"):
         load_dataset("mnist", data_dir=tmp_path)
+
+
+# -- writes: long names, special targets, paths of the wrong type -------------------------------
+
+def test_a_frames_folder_with_a_long_legal_name_can_be_written(tmp_path):
+    from trajviz._io import atomic_dir
+
+    path = tmp_path / ("f" * 250)
+    with atomic_dir(path) as tmp:
+        (tmp / "000.png").write_bytes(b"x")
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert [p.name for p in path.iterdir()] == ["000.png"]
+
+
+@pytest.mark.parametrize("path", [1, None, b"out.npz"], ids=["fd", "none", "bytes"])
+def test_a_write_to_a_path_of_the_wrong_type_is_a_type_error(run_file, path):
+    from trajviz.errors import UsageTypeError
+
+    r, w = os.pipe()
+    try:
+        with pytest.raises(UsageTypeError, match="must be a str or os.PathLike"):
+            Run.load(run_file).save(path)
+        os.fstat(r), os.fstat(w)
+    finally:
+        os.close(r), os.close(w)
+
+
+def test_the_cli_refuses_to_replace_a_device_node(tmp_path, monkeypatch, capsys):
+    import stat
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        os.mknod("null.npz", 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # never the real /dev/null
+    except PermissionError:
+        pytest.skip("mknod needs root")
+    assert main(["run", "--steps", "3", "--optimizers", "sgd", "--out", "null.npz"]) == 2
+    assert capsys.readouterr().err.strip() == ("trajviz run: error: cannot write 'null.npz': "
+                                               "it is not a regular file")
+    assert stat.S_ISCHR(os.stat("null.npz").st_mode) and os.listdir(".") == ["null.npz"]

@@ -163,6 +163,30 @@ def test_grid_load_rejects_bad_files_without_unpickling(tmp_path, content, messa
         Grid.load(path)
 
 
+@pytest.mark.parametrize("alpha, message", [
+    (np.array([0.0, 1e308]), "extent: the alpha axis spans 1e\\+308"),
+    (np.array([0.0, 1e-300]), "extent: the alpha axis spans 1e-300"),
+    (np.array([0.0, np.nan]), "alpha must hold at least two finite, increasing values"),
+    (np.array([1.0, 0.0]), "alpha must hold at least two finite, increasing values"),
+    (np.array([0.5]), "alpha must hold at least two finite, increasing values"),
+], ids=["huge", "tiny", "nan", "decreasing", "one-point"])
+def test_grid_load_refuses_axes_no_figure_can_draw(tmp_path, alpha, message):
+    g, p = len(alpha), 3
+    arrays = {k: np.zeros((0, 0)) for k in ARRAYS}
+    arrays.update(alpha=alpha, beta=np.linspace(-1, 1, 2), loss=np.ones((2, g)),
+                  accuracy=np.ones((2, g)), centre=np.zeros(p, np.float32),
+                  d1=np.ones(p, np.float32), d2=np.ones(p, np.float32),
+                  paths=np.zeros((0, 0, 2)), path_steps=np.zeros((0, 0), np.int64),
+                  line_t=np.zeros(0))
+    good = {**arrays, "alpha": np.linspace(-1, 1, g)}
+    np.savez(tmp_path / "good.npz", meta=np.array("{}"), **good)
+    if g > 1:
+        assert Grid.load(tmp_path / "good.npz").loss.shape == (2, g)
+    np.savez(tmp_path / "bad.npz", meta=np.array("{}"), **arrays)
+    with pytest.raises(UsageError, match="not a valid trajviz grid file: .*bad.npz': " + message):
+        Grid.load(tmp_path / "bad.npz")
+
+
 @pytest.mark.parametrize("size, message", [(1, "at least 2"), (100_000, "too large")],
                          ids=["too-small", "too-large"])
 def test_grid_size_limits(size, message):

@@ -14,24 +14,28 @@ else is a `UsageError` saying which part is wrong (`load_npz`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .checks import check_memory
-from .errors import Terminated, UsageError
+from .errors import Terminated, UsageError, UsageTypeError
 
+MAX_META_CHARS = 1_000_000  # a meta longer than this is not one trajviz wrote
+_TEMP_STEM = 40  # characters of the target's name in a temporary name (NAME_MAX is 255 bytes)
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -60,19 +64,19 @@ def terminating_signals() -> Iterator[None]:
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Fails before any work if ``path`` cannot be written: its folder is missing or not
-    writable (`UsageError`), or creating a file there fails (the `OSError`, e.g. under
-    ``/proc`` or on a read-only file system)."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable")
+    writable, or it exists and is not a regular file (a folder, a device, a FIFO: an atomic
+    write would replace it) (`UsageError`), or creating a file there fails (the `OSError`,
+    e.g. under ``/proc`` or on a read-only file system)."""
+    path = Path(check_path(path, "the path to write"))
+    folder = _check_folder(path)
     if path.is_dir():
         raise UsageError(f"cannot write {str(path)!r}: it is a folder")
+    if not _regular_or_absent(path):
+        raise UsageError(f"cannot write {str(path)!r}: it is not a regular file")
     try:
         with terminating_signals():
-            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+            fd, probe = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".probe",
+                                         dir=folder)
             os.close(fd)
             os.unlink(probe)
     except OSError as e:
@@ -80,10 +84,57 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def check_path(path: Any, what: str = "path") -> str | os.PathLike[str]:
+    """``path`` if it is a ``str`` or ``os.PathLike`` naming a text path (an ``int`` would be
+    taken for an open file descriptor), else `UsageTypeError`."""
+    if isinstance(path, (str, os.PathLike)) and isinstance(os.fspath(path), str):
+        if not os.fspath(path):
+            raise UsageError(f"{what} is empty")
+        return path
+    raise UsageTypeError(f"{what} must be a str or os.PathLike, got {type(path).__name__} "
+                         f"{_short_repr(path)}")
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_folder(path: Path) -> Path:
+    """The folder ``path`` would be written in, which must exist and be writable."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable")
+    return folder
+
+
+def _regular_or_absent(path: Path) -> bool:
+    """Whether ``path`` (followed if a link) is a regular file or nothing at all."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return True  # unreachable or unnamable: the write itself reports it
+
+
+def _temp_prefix(path: Path) -> str:
+    """A temporary name's start: ``.`` and the target's name, cut short so that the whole
+    temporary name stays within NAME_MAX whenever the target's name does."""
+    return f".{path.name[:_TEMP_STEM]}."
+
+
 def check_writable_dir(path: str | os.PathLike[str]) -> Path:
     """Like `check_writable` for a folder of frames: it may exist only if empty."""
-    path = Path(path)
-    check_writable(path.parent / f"{path.name}.probe")
+    path = Path(check_path(path, "the folder to write"))
+    folder = _check_folder(path)
+    try:
+        with terminating_signals():
+            os.rmdir(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".probe", dir=folder))
+    except OSError as e:
+        _raise_for(e, path)
     if path.exists() and not (path.is_dir() and not any(path.iterdir())):
         what = "folder is not empty" if path.is_dir() else "a file of that name exists"
         raise UsageError(f"cannot write frames to {str(path)!r}: {what}")
@@ -96,7 +147,7 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str = "") -> Iterator[P
     ``suffix`` ends the temporary name (for writers that pick the format from it)."""
     path = check_writable(path)
     with terminating_signals():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{suffix}",
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=f".part{suffix}",
                                    dir=path.parent)
         os.close(fd)
         try:
@@ -127,7 +178,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Like `atomic_path` for a folder of files: built aside, then moved into place."""
     path = check_writable_dir(path)
     with terminating_signals():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".part",
+                                    dir=path.parent))
         try:
             yield tmp
             if path.exists():
@@ -202,11 +254,7 @@ def load_npz(path: str | os.PathLike[str], kind: str, fields: Mapping[str, Field
         UsageError: unreadable ("cannot read ...") or not such a file ("not a valid trajviz
             <kind> file: ... <what is wrong>").
     """
-    try:
-        f = open(path, "rb")  # noqa: SIM115 (closed below, whatever happens)
-    except OSError as e:
-        raise UsageError(f"cannot read {kind} file {str(path)!r}: "
-                         f"{e.strerror or e}") from None
+    f = _open_regular(check_path(path, f"a {kind} file's path"), kind)
     with f:
         head = f.read(4)
         if head[:2] != b"PK":
@@ -224,6 +272,32 @@ def load_npz(path: str | os.PathLike[str], kind: str, fields: Mapping[str, Field
                           f"{_first_line(e)})") from None
 
 
+def _open_regular(path: str | os.PathLike[str], kind: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (a FIFO would block forever, a
+    device never end). Opened without blocking, then checked on the open descriptor."""
+    def cannot(e: OSError) -> UsageError:
+        return UsageError(f"cannot read {kind} file {str(path)!r}: {e.strerror or e}")
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise cannot(e) from None
+    if stat.S_ISDIR(mode):
+        raise cannot(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR)))
+    if not stat.S_ISREG(mode):
+        raise invalid(kind, path, "not a regular file")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as e:
+        raise cannot(e) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the first look
+        os.close(fd)
+        raise invalid(kind, path, "not a regular file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0][:200] if text else "no detail"
@@ -232,23 +306,20 @@ def _first_line(e: BaseException) -> str:
 def _read_checked(zf: zipfile.ZipFile, path: str | os.PathLike[str], kind: str,
                   fields: Mapping[str, Field], meta_keys: Mapping[str, Any],
                   meta_values: Mapping[str, Any]) -> Loaded:
-    """Headers first (nothing pickled), then ``meta``, then shapes, then the data."""
+    """Headers first (nothing pickled), every declared size against the memory cap, then
+    ``meta``, then shapes, then the data."""
     members = {name[:-4]: name for name in zf.namelist() if name.endswith(".npy")}
     fields = {**fields, "meta": Field("U", ())}
     missing = [n for n, fld in fields.items() if fld.required and n not in members]
     if missing:
         raise invalid(kind, path, f"missing {', '.join(missing)}")
     headers = {n: _header(zf, members[n], n, kind, path) for n in fields if n in members}
-    if headers["meta"] != ((), headers["meta"][1]) or headers["meta"][1].kind != "U":
-        raise invalid(kind, path, "meta is not a JSON string")
-    with zf.open(members["meta"]) as member:
-        text = str(np.lib.format.read_array(member, allow_pickle=False))
-    try:
-        meta = json.loads(text)
-    except ValueError as e:
-        raise invalid(kind, path, f"meta is not JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise invalid(kind, path, f"meta is a JSON {type(meta).__name__}, expected an object")
+    _check_meta_header(headers["meta"], kind, path)
+    # every member's declared size, before reading any of them (meta included)
+    check_memory(f"reading {str(path)!r}", sum(
+        float(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        for shape, dtype in headers.values()))
+    meta = _read_meta(zf, members["meta"], kind, path)
     for key, expected in meta_values.items():
         if meta.get(key) != expected:
             raise invalid(kind, path, f"meta {key!r} is {_brief(meta.get(key))}, expected "
@@ -256,7 +327,6 @@ def _read_checked(zf: zipfile.ZipFile, path: str | os.PathLike[str], kind: str,
     for key, types in meta_keys.items():
         check_json(meta, key, types, kind, path)
     dims: dict[str, int] = {}
-    total = 0
     for name, (shape, dtype) in headers.items():
         if name == "meta":
             continue
@@ -265,14 +335,38 @@ def _read_checked(zf: zipfile.ZipFile, path: str | os.PathLike[str], kind: str,
             want = {FLOAT: "floating-point", INT: "integer"}.get(fld.kinds, fld.kinds)
             raise invalid(kind, path, f"{name} has dtype {dtype}, expected {want}")
         _match_shape(name, shape, fld.shape, dims, kind, path)
-        total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    check_memory(f"reading {str(path)!r}", total)
     arrays = {}
     for name in headers:
         if name != "meta":
             with zf.open(members[name]) as member:
                 arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     return Loaded(arrays, meta, dims)
+
+
+def _check_meta_header(header: tuple[tuple[int, ...], np.dtype], kind: str,
+                       path: str | os.PathLike[str]) -> None:
+    """``meta`` must be one JSON string of a sane length (its declared length is what
+    reading it would allocate, whatever the file's size)."""
+    shape, dtype = header
+    if shape != () or dtype.kind != "U":
+        raise invalid(kind, path, "meta is not a JSON string")
+    chars = dtype.itemsize // 4
+    if chars > MAX_META_CHARS:
+        raise invalid(kind, path, f"meta is declared {chars:,} characters long; at most "
+                      f"{MAX_META_CHARS:,}")
+
+
+def _read_meta(zf: zipfile.ZipFile, member: str, kind: str,
+               path: str | os.PathLike[str]) -> dict[str, Any]:
+    with zf.open(member) as fp:
+        text = str(np.lib.format.read_array(fp, allow_pickle=False))
+    try:
+        meta = json.loads(text)
+    except ValueError as e:
+        raise invalid(kind, path, f"meta is not JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise invalid(kind, path, f"meta is a JSON {type(meta).__name__}, expected an object")
+    return meta
 
 
 def _header(zf: zipfile.ZipFile, member: str, name: str, kind: str,
@@ -285,6 +379,8 @@ def _header(zf: zipfile.ZipFile, member: str, name: str, kind: str,
         if version not in readers:
             raise invalid(kind, path, f"{name} is a .npy of version {version}, not 1.0 or 2.0")
         shape, fortran, dtype = readers[version](fp)
+    if any(size < 0 for size in shape):
+        raise invalid(kind, path, f"{name} has a negative dimension in its shape {shape}")
     if dtype.hasobject:
         raise invalid(kind, path, f"{name} holds Python objects (pickled data), which "
                       "trajviz never loads")

@@ -105,8 +105,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def parse_extent(text: str | None) -> tuple[float, float, float, float] | None:
     if text is None:
         return None
-    return parse_numbers(text, 4, "--extent amin,amax,bmin,bmax",  # type: ignore[return-value]
-                         "-1,1,-1,1")
+    from ..landscape.grid import check_extent
+
+    values = parse_numbers(text, 4, "--extent amin,amax,bmin,bmax", "-1,1,-1,1")
+    try:
+        return check_extent(tuple(values))
+    except UsageError as e:
+        raise UsageError(f"--extent {text!r}: {str(e).removeprefix('extent: ')}") from None
 
 
 def main(args: argparse.Namespace) -> int:

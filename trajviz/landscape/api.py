@@ -6,13 +6,14 @@ gathers them and alone writes ``save``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
+import uuid
 from collections.abc import Iterable
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -20,13 +21,14 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from .. import __version__
-from ..errors import UsageError
+from ..errors import UsageError, UsageTypeError, guarded, user_code
 from ..resolve import resolve_device
 from .directions import BiasMode, Plane, random_plane
 from .distributed import context, process_group
-from .evaluator import DEFAULT_MEMORY_MB, LossFn, Method
-from .grid import Grid, check_grid_size
+from .evaluator import DEFAULT_MEMORY_MB, LossFn, Method, is_cross_entropy
+from .grid import Grid, check_extent, check_grid_size
 from .hessian import curvature_extent, hessian_plane
+from .identity import describe
 from .pipeline import model_vector
 from .slice import digest, evaluate_slice, shared_plane, write_grids
 
@@ -68,6 +70,56 @@ def batchnorm_mask(model: nn.Module) -> Tensor:
     owner = {id(p): isinstance(m, _BatchNorm) for m in model.modules()
              for p in m.parameters(recurse=False)}
     return torch.cat([torch.full((p.numel(),), owner[id(p)]) for p in model.parameters()])
+
+
+def check_model(model: Any, loss_fn: Any) -> None:
+    """A module with parameters (the plane varies them) and a callable loss."""
+    if not isinstance(model, nn.Module):
+        raise UsageTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not any(p.numel() for p in model.parameters()):
+        raise UsageError(f"the model ({type(model).__name__}) has no parameters: a loss "
+                         "landscape varies a model's weights")
+    if not callable(loss_fn):
+        raise UsageTypeError(f"loss_fn must be a callable loss_fn(output, target), got "
+                             f"{type(loss_fn).__name__}")
+
+
+def probe_model(model: nn.Module, x: Tensor, device: torch.device) -> None:
+    """One forward pass on the first sample, on a copy (the model is left as it was), so
+    that a model that fails on this data is reported as the user's before any work.
+    BatchNorm uses its running statistics, as in the evaluation."""
+    if len(x) == 0:
+        return  # the evaluator names the empty data
+    # (the global random state too: a forward pass that draws must not shift later draws)
+    with user_code("model", _name(model)), torch.random.fork_rng(devices=[]):
+        net = copy.deepcopy(model).to(device)
+        for m in net.modules():
+            if isinstance(m, _BatchNorm):
+                m.eval()
+        with torch.no_grad():
+            net(x[:1].to(device))
+
+
+def _name(obj: Any) -> str:
+    return getattr(obj, "__qualname__", None) or type(obj).__name__
+
+
+UNIQUE = "unique-"  # starts a key that no other run shares: its checkpoints are never reused
+
+
+def checkpoint_key(plane: Plane, x: Tensor, y: Tensor, facts: list[Any], model: nn.Module,
+                   loss_fn: LossFn, save: str | os.PathLike[str]) -> str:
+    """What a checkpointed chunk must match: the plane, the data, the grid, and the model
+    and loss described by their types and state (`describe`). A model or loss that cannot
+    be described gets a key of its own: its chunks are written but never reused."""
+    model_id, loss_id = describe(model), describe(loss_fn)
+    if model_id is None or loss_id is None:
+        what = "model" if model_id is None else "loss"
+        log.warning("the checkpoints in %s.chunks will not be reused by a rerun: the %s "
+                    "cannot be identified across runs (a lambda, closure, partial, or state "
+                    "that is not plain data); define it at a module's top level", save, what)
+        return UNIQUE + uuid.uuid4().hex
+    return digest(plane.centre, plane.d1, plane.d2, x, y, [*facts, model_id, loss_id])
 
 
 def loss_landscape(
@@ -124,16 +176,20 @@ def loss_landscape(
         >>> g = loss_landscape(model, F.cross_entropy, loader, grid=21)  # doctest: +SKIP
         >>> g.save("grid.npz")  # doctest: +SKIP
     """
+    check_model(model, loss_fn)
     if batchnorm not in BATCHNORM_MODES:
         raise UsageError(f"unknown batchnorm handling {batchnorm!r}; valid: "
                          f"{', '.join(BATCHNORM_MODES)}")
     check_grid_size(grid)
-    if extent is not None and (len(extent) != 4 or not np.isfinite(np.asarray(extent, float)).all()
-                               or not (extent[0] < extent[1] and extent[2] < extent[3])):
-        raise UsageError(f"extent must be (amin, amax, bmin, bmax) with min < max: {extent}")
+    if extent is not None:
+        extent = check_extent(extent)
     ctx = context()
     dev = ctx.device(resolve_device(device))
     x, y = as_tensors(data, limit=samples)
+    probe_model(model, x, dev)
+    user_loss = loss_fn
+    if not is_cross_entropy(loss_fn):  # the in-place cross-entropy does not call it
+        loss_fn = guarded(loss_fn, "loss", _name(loss_fn))
     centre = model_vector(model)
     if isinstance(directions, Plane):
         plane = directions
@@ -162,17 +218,19 @@ def loss_landscape(
         plane = shared_plane(plane, ctx, dev)
         mode = not model.training
         # what a checkpointed chunk must match; hashing the data costs time, so only to save
-        key = "" if save is None else digest(plane.centre, plane.d1, plane.d2, x, y, [
-            grid, list(extent), repr(model), str(loss_fn), mode])
+        key = "" if save is None else checkpoint_key(plane, x, y, [
+            grid, list(extent), mode], model, user_loss, save)
         values = evaluate_slice(model, plane, x, y, extent=extent, size=grid, loss_fn=loss_fn,
                                 device=dev, ctx=ctx, method=method, memory_mb=memory_mb,
                                 save=save, key=key, chunk=chunk, progress=progress)
     meta: dict[str, Any] = {
         "model": type(model).__name__, "directions": plane.kind, "plane": plane.meta,
         "bias": bias, "batchnorm": batchnorm, "direction_seed": seed, "extent": list(extent),
-        "grid_samples": len(x), "loss_fn": getattr(loss_fn, "__qualname__", repr(loss_fn)),
+        "grid_samples": len(x),
+        "loss_fn": getattr(user_loss, "__qualname__", repr(user_loss)),
         "eval_mode": mode, "processes": ctx.world, "reused_points": values.reused_points,
         "labels": [], "torch_version": torch.__version__, **({"key": key} if key else {}),
+        **({"resumable": not key.startswith(UNIQUE)} if key else {}),
         "trajviz_version": __version__,
     }
     out = Grid(values.alpha, values.beta, values.loss, values.accuracy, plane.centre.numpy(),

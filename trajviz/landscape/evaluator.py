@@ -128,7 +128,7 @@ class PlaneEvaluator:
         self.out_shape = one.shape[1:]
         self.out_bytes = one[0].numel() * one.element_size()
         # the in-place cross-entropy needs class labels in range (else torch's own check runs)
-        self._cross_entropy = (_is_cross_entropy(loss_fn) and self.classify and one.ndim == 2
+        self._cross_entropy = (is_cross_entropy(loss_fn) and self.classify and one.ndim == 2
                                and bool(((self.y >= 0) & (self.y < one.shape[1])).all()))
         n_blocks = -(-len(self.x) // CHAIN_BLOCK)
         self._block = -(-len(self.x) // n_blocks)  # equal blocks where the size divides
@@ -391,7 +391,7 @@ def _combine(heads: Tensor, coef: Tensor) -> Tensor:
     return z.addcmul_(coef[:, 2:3], heads[2])
 
 
-def _is_cross_entropy(loss_fn: LossFn) -> bool:
+def is_cross_entropy(loss_fn: LossFn) -> bool:
     """Whether ``loss_fn`` is plain mean cross-entropy, which `_cross_entropy_sums` computes
     without materialising log-probabilities (other losses are applied as given)."""
     if loss_fn is F.cross_entropy:

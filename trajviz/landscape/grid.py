@@ -13,6 +13,7 @@ The file holds ``alpha``, ``beta``, ``loss``, ``accuracy``, the plane (``centre`
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .._io import FLOAT, INT, Field, check_strings, invalid, load_npz, save_npz
 from ..checks import check_text
-from ..errors import UsageError
+from ..errors import UsageError, UsageTypeError
 from .directions import Plane
 from .evaluator import PlaneEvaluator
 
@@ -50,6 +51,9 @@ ARRAYS = tuple(FIELDS)
 PER_RECORD = ("path_loss", "path_plane_loss", "path_accuracy")
 PER_ITERATION = ("train_loss", "update_norm", "sign_share")
 MAX_GRID = 4096
+# an axis of the extent spans more than MIN_SPAN and less than MAX_SPAN, and more than
+# MIN_RELATIVE_SPAN of its largest value: its grid points are distinct, finite numbers
+MIN_SPAN, MAX_SPAN, MIN_RELATIVE_SPAN = 1e-12, 1e12, 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +131,7 @@ class Grid:
         f = load_npz(path, "grid", FIELDS)
         if min(f.dims["g"], f.dims["b"], f.dims["p"]) < 1:
             raise invalid("grid", path, "alpha, beta and the plane's vectors must not be empty")
+        _check_axes(f.arrays["alpha"], f.arrays["beta"], path)
         n, r = f.dims["n"], f.dims["r"]
         if f.dims["l"] not in (0, n):
             raise invalid("grid", path, f"line_loss has {f.dims['l']} rows for {n} paths")
@@ -148,6 +153,19 @@ class Grid:
         return cls(**f.arrays, meta=f.meta)
 
 
+def _check_axes(alpha: np.ndarray, beta: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Each axis of a grid file: at least two finite, increasing coordinates, spanning a
+    sane extent (the figures interpolate between them)."""
+    for name, axis in (("alpha", alpha), ("beta", beta)):
+        if len(axis) < 2 or not np.isfinite(axis).all() or not (np.diff(axis) > 0).all():
+            raise invalid("grid", path, f"{name} must hold at least two finite, increasing "
+                          "values")
+    try:
+        check_extent((alpha[0], alpha[-1], beta[0], beta[-1]))
+    except UsageError as e:
+        raise invalid("grid", path, str(e)) from None
+
+
 def grid_points(alpha: np.ndarray, beta: np.ndarray, start: int = 0,
                 stop: int | None = None) -> np.ndarray:
     """``(stop - start, 2)`` coordinates of grid points ``start:stop`` (row-major in beta)."""
@@ -166,6 +184,30 @@ def check_grid_size(size: int) -> None:
         raise UsageError(f"grid size {size} is too large: {size * size:,} points; at most "
                          f"{MAX_GRID} per side (the evaluation is chunked, but the results "
                          "themselves must fit in memory)")
+
+
+def check_extent(extent: Any) -> tuple[float, float, float, float]:
+    """``(amin, amax, bmin, bmax)`` as floats: four finite numbers, min < max, each axis's
+    span sane (see `MIN_SPAN`); else a `UsageError` naming the problem."""
+    if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__") or len(extent) != 4 \
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in extent):
+        raise UsageTypeError(f"extent must be four finite numbers 'amin,amax,bmin,bmax', got "
+                             f"{extent!r}")
+    values = tuple(float(v) for v in extent)
+    if not np.isfinite(values).all():
+        raise UsageError(f"extent must be four finite numbers 'amin,amax,bmin,bmax', got "
+                         f"{list(values)}")
+    for axis, lo, hi in (("alpha", *values[:2]), ("beta", *values[2:])):
+        if not lo < hi:
+            raise UsageError(f"extent must be 'amin,amax,bmin,bmax' with min < max, got "
+                             f"{list(values)}")
+        span = hi - lo
+        if not (MIN_SPAN < span < MAX_SPAN
+                and span > MIN_RELATIVE_SPAN * max(abs(lo), abs(hi))):
+            raise UsageError(f"extent: the {axis} axis spans {span:g} (from {lo:g} to {hi:g}); "
+                             f"it must span more than {MIN_SPAN:g} and less than {MAX_SPAN:g}, "
+                             f"and more than {MIN_RELATIVE_SPAN:g} of its values")
+    return values  # type: ignore[return-value]
 
 
 def evaluate_grid(

@@ -39,7 +39,7 @@ from .directions import (
 )
 from .distributed import Context, context, process_group
 from .evaluator import DEFAULT_MEMORY_MB, LossFn, Method, PlaneEvaluator
-from .grid import Grid, check_grid_size, grid_points
+from .grid import Grid, check_extent, check_grid_size, grid_points
 from .hessian import curvature_extent, hessian_plane
 from .models import mlp
 from .paths import missed_shares, paths_run
@@ -92,13 +92,7 @@ class PlaneConfig:
                              f"got {self.seed!r}")
         check_grid_size(self.size)
         if self.extent is not None:
-            if len(self.extent) != 4 or not np.isfinite(np.asarray(self.extent, float)).all():
-                raise UsageError(f"extent must be four finite numbers 'amin,amax,bmin,bmax', "
-                                 f"got {self.extent}")
-            a0, a1, b0, b1 = self.extent
-            if not (a0 < a1 and b0 < b1):
-                raise UsageError(f"extent must be 'amin,amax,bmin,bmax' with min < max, got "
-                                 f"{self.extent}")
+            check_extent(self.extent)
         if self.samples is not None and (isinstance(self.samples, bool) or not isinstance(
                 self.samples, (int, np.integer)) or self.samples < 1):
             raise UsageError(f"grid samples must be a whole number, at least 1, got "

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from .directions import Plane
 from .distributed import Checkpoints, Context, broadcast, evaluate_shared
 from .evaluator import LossFn, Method, PlaneEvaluator
-from .grid import Grid
+from .grid import Grid, check_extent
 
 log = logging.getLogger(__name__)
 Extent = tuple[float, float, float, float]
@@ -77,6 +77,7 @@ def evaluate_slice(model: nn.Module, plane: Plane, x: Tensor, y: Tensor, *, exte
     With ``save``, finished chunks are checkpointed in ``<save>.chunks`` (tagged with
     ``key``) and an interrupted run resumes from them.
     """
+    extent = check_extent(extent)  # a sane span: distinct, finite grid points
     alpha = np.linspace(extent[0], extent[1], size)
     beta = np.linspace(extent[2], extent[3], size)
     evaluator = PlaneEvaluator(model, plane, x, y, loss_fn=loss_fn, device=device,
