@@ -261,13 +261,16 @@ def test_user_optimizer_by_import_path():
     ({"optimizers": "adma"}, UsageError, "did you mean"),
     ({"optimizers": "sgd", "steps": 0}, UsageError, "steps must be at least 1"),
     ({"optimizers": "sgd", "starts": [1.0, 2.0, 3.0]}, UsageError, "starts must be"),
+    ({"optimizers": "sgd", "starts": np.zeros((2, 2, 2))}, UsageError, r"shape \(2, 2, 2\)"),
+    ({"optimizers": "sgd", "starts": [1.0, 2.0, 3.0, 4.0]}, UsageError, r"shape \(4,\)"),
     ({"optimizers": "sgd", "scheduler": "stepp"}, UsageError, "did you mean 'steplr'"),
     ({"optimizers": "sgd", "scheduler": "steplr"}, UsageError, "step_size"),
     ({"optimizers": "sgd", "scheduler": "onecyclelr:max_lr=0.1,total_steps=2"}, UsageError,
      r"onecyclelr\(max_lr=0.1,total_steps=2\), step 3: Tried to step"),
     ({"optimizers": "sgd", "device": "tpu"}, UsageError, "valid devices"),
     ({"optimizers": "sgd", "dtype": "float16"}, UsageError, "valid dtypes"),
-], ids=["bad-lr", "nesterov-no-momentum", "typo", "zero-steps", "bad-starts",
+], ids=["bad-lr", "nesterov-no-momentum", "typo", "zero-steps", "bad-starts", "starts-3d",
+         "starts-flat",
         "bad-scheduler", "scheduler-missing-arg", "scheduler-runs-out", "bad-device", "bad-dtype"])
 def test_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -121,7 +121,7 @@ def _starts(surf: Surface, starts: object, dev: torch.device, dt: torch.dtype) -
     except (TypeError, ValueError, RuntimeError):
         raise UsageTypeError(f"starts must be (x, y) pairs of numbers, got {starts!r:.60}"
                              ) from None
-    x0 = x0.reshape(-1, 2) if x0.numel() % 2 == 0 and x0.numel() else x0
+    x0 = x0[None] if x0.shape == (2,) else x0  # one start
     if x0.ndim != 2 or x0.shape[1] != 2 or not len(x0) or not torch.isfinite(x0).all():
         raise UsageError(f"starts must be one or more finite (x, y) pairs, got shape "
                          f"{tuple(x0.shape)}")
