@@ -290,3 +290,46 @@ def test_meta_describes_the_run():
     assert meta["optimizers"][0]["class"] == "torch.optim.sgd.SGD"
     assert (meta["steps"], meta["seed"], meta["dtype"]) == (3, 7, "float32")
     assert meta["torch_version"] == torch.__version__
+
+
+@pytest.fixture
+def spare(monkeypatch):
+    """Every history large enough to be streamed, and so to borrow kept buffers."""
+    monkeypatch.setattr(trajviz.engine, "STREAMED_ELEMENTS", 0)
+    trajviz.engine._SPARE.clear()
+    yield trajviz.engine._SPARE
+    trajviz.engine._SPARE.clear()
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def test_a_dropped_run_lends_its_memory_to_the_next_and_the_results_are_the_same(spare):
+    starts = np.random.default_rng(0).uniform(-2, 2, size=(64, 2))
+    first = trajviz.run("rosenbrock", "adam:lr=0.05", steps=30, starts=starts)
+    expected = {k: getattr(first, k).copy() for k in ("positions", "loss", "grads", "updates")}
+    where = _address(first.positions)
+    del first
+    again = trajviz.run("rosenbrock", "adam:lr=0.05", steps=30, starts=starts)
+    assert _address(again.positions) == where
+    for k, v in expected.items():
+        np.testing.assert_array_equal(getattr(again, k), v)
+
+
+@pytest.mark.parametrize("keep", ["run", "slice", "tensor"])
+def test_memory_any_view_still_uses_is_never_lent(spare, keep):
+    starts = np.random.default_rng(1).uniform(-2, 2, size=(64, 2))
+    first = trajviz.run("rosenbrock", "sgd:lr=1e-3", steps=30, starts=starts)
+    held = {"run": first, "slice": first.positions[3:5, 10:],
+            "tensor": torch.from_numpy(first.positions[7])}[keep]
+    del first
+
+    def values() -> np.ndarray:
+        return {"run": lambda: held.positions, "slice": lambda: held,
+                "tensor": lambda: held.numpy()}[keep]()
+
+    before = values().copy()
+    other = trajviz.run("rosenbrock", "adam:lr=0.5", steps=30, starts=starts)
+    assert not np.shares_memory(values(), other.positions)
+    np.testing.assert_array_equal(values(), before)

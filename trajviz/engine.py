@@ -7,6 +7,8 @@ out as blocks of rows, records every step, and finds where trajectories diverged
 from __future__ import annotations
 
 import logging
+import sys
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -147,12 +149,14 @@ class _History:
 
     def __init__(self, n: int, steps: int, bound: float, dev: torch.device,
                  dt: torch.dtype) -> None:
-        self.pos = torch.empty(steps + 1, n, 2, dtype=dt, device=dev)
-        self.loss = torch.empty(steps + 1, n, dtype=dt, device=dev)
-        self.grad = torch.empty(steps, n, 2, dtype=dt, device=dev)
-        self.updates = torch.empty(steps, n, 2, dtype=dt, device=dev)
-        self.bound = bound
         self.streamed = n * (steps + 1) > STREAMED_ELEMENTS
+        take = _SPARE.take if self.streamed and dev.type == "cpu" else _fresh
+        self._arrays: dict[str, np.ndarray | None] = {}
+        for name, shape in (("pos", (steps + 1, n, 2)), ("loss", (steps + 1, n)),
+                            ("grad", (steps, n, 2)), ("updates", (steps, n, 2))):
+            tensor, self._arrays[name] = take(shape, dt, dev)
+            setattr(self, name, tensor)
+        self.bound = bound
         self.diverged_at = torch.full((n,), -1, dtype=torch.int64, device=dev)
         self._evals: Tensor | None = None  # only closure optimizers take other than one
 
@@ -204,18 +208,64 @@ class _History:
             self.grad[:, cols] = self.grad[:, cols].masked_fill(dead[:-1, :, None], nan)
             self.updates[:, cols] = self.updates[:, cols].masked_fill(dead[1:, :, None], nan)
 
-        def numpy(x: Tensor) -> np.ndarray:  # (steps, n, ...) -> a (n, steps, ...) view
-            return x.cpu().numpy().swapaxes(0, 1)
+        def numpy(name: str) -> np.ndarray:  # (steps, n, ...) -> a (n, steps, ...) view
+            own = self._arrays[name]
+            return (getattr(self, name).cpu().numpy() if own is None else own).swapaxes(0, 1)
 
         evals = (np.broadcast_to(np.int32(1), lr.shape) if self._evals is None
                  else self._evals.T.numpy())
         return Run(
-            positions=numpy(self.pos),
-            loss=numpy(self.loss),
-            grads=numpy(self.grad),
-            updates=numpy(self.updates),
+            positions=numpy("pos"),
+            loss=numpy("loss"),
+            grads=numpy("grad"),
+            updates=numpy("updates"),
             lr=lr,
             diverged_at=diverged_at.cpu().numpy(),
             evals=evals,
             meta=meta,
         )
+
+
+def _fresh(shape: tuple[int, ...], dt: torch.dtype, dev: torch.device
+           ) -> tuple[Tensor, None]:
+    return torch.empty(shape, dtype=dt, device=dev), None
+
+
+class _Spare:
+    """The buffers of the last large histories on the CPU, lent again to the next run of
+    the same shape once no array of the run that had them is alive.
+
+    Fresh memory costs a page fault every 4 kB on first touch: about 0.1 s for each
+    quarter gigabyte of a history here, a third of a large run. A buffer is lent as a
+    tensor with the NumPy array that every array of the run is a view of; while any such
+    view lives (the run, a slice of it, a tensor made from one), that array's reference
+    count says so and the buffer is not lent. The last `KEEP` buffers are kept.
+    """
+
+    KEEP = 8  # two histories' worth: one a user holds, and the next
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: list[tuple[tuple, Tensor, np.ndarray]] = []  # oldest first
+
+    def take(self, shape: tuple[int, ...], dt: torch.dtype, dev: torch.device
+             ) -> tuple[Tensor, np.ndarray]:
+        key = (shape, dt)
+        with self._lock:
+            for i, entry in enumerate(self._kept):
+                # references: the entry and getrefcount's argument; any more is a view
+                if entry[0] == key and sys.getrefcount(entry[2]) == 2:
+                    self._kept.append(self._kept.pop(i))
+                    return entry[1], entry[2]
+            tensor = torch.empty(shape, dtype=dt, device=dev)
+            self._kept.append((key, tensor, tensor.numpy()))
+            del self._kept[:-self.KEEP]
+            return tensor, self._kept[-1][2]
+
+    def clear(self) -> None:
+        """Drops the kept buffers (their memory goes once no run uses it)."""
+        with self._lock:
+            self._kept.clear()
+
+
+_SPARE = _Spare()
