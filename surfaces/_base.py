@@ -62,10 +62,15 @@ class Surface:
         silently couple independent runs.
 
         Raises:
-            ValueError: the output has the wrong type or shape, or has no gradient.
+            ValueError: the domain is not finite (or empty), or the output has the wrong
+                type or shape, or has no gradient.
         """
         who = repr(self.origin if self.origin not in ("", "builtin") else self.name)
         (x0, x1), (y0, y1) = self.domain
+        if not _finite_interval(x0, x1) or not _finite_interval(y0, y1):
+            named = repr(self.spec) if self.origin == "builtin" else who
+            raise ValueError(f"surface {named} has domain {self.domain}; a domain needs finite "
+                             "numbers with x0 < x1 and y0 < y1 (are its parameters too large?)")
         xy = torch.tensor([[x0 + (x1 - x0) * u, y0 + (y1 - y0) * v]
                            for u, v in ((0.3, 0.4), (0.5, 0.5), (0.7, 0.8))],
                           dtype=torch.float32, requires_grad=True)
@@ -105,6 +110,15 @@ class Surface:
     ) -> Surface:
         """Wraps a user's ``f(xy) -> loss`` (``xy`` of shape ``(..., 2)``) as a surface."""
         return cls(name or getattr(fn, "__name__", "custom"), fn, domain, **kwargs)
+
+
+def _finite_interval(lo: object, hi: object) -> bool:
+    """Whether ``lo < hi`` are finite numbers."""
+    try:
+        a, b = float(lo), float(hi)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(a) and math.isfinite(b) and a < b
 
 
 SurfaceFactory = Callable[..., Surface]

@@ -48,9 +48,11 @@ def monkey_saddle() -> Surface:
 @register
 def plateau(width: float = 1.0, tilt: float = 0.01) -> Surface:
     """A near-flat plateau that drops off a cliff into a flat-bottomed well at the origin."""
+    if width <= 0:
+        raise ValueError(f"plateau needs width > 0, got {width}")
 
     def fn(p: Tensor) -> Tensor:
-        r2 = (p**2).sum(-1) / width**2
+        r2 = ((p / width) ** 2).sum(-1)  # not width**2: that overflows for a huge width
         return 1 - torch.exp(-(r2**2)) + tilt * r2
 
     r = 4.0 * width

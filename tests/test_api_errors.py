@@ -5,12 +5,14 @@ result."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+import surfaces
 import trajviz
 from surfaces import Surface
 from trajviz import UsageError
@@ -101,15 +103,26 @@ def test_bad_arguments_raise_usage_errors(fn, kwargs, error, message):
     (lambda r: trajviz.animate(r, "booth", fps=math.inf), "fps must be greater than 0"),
     (lambda r: trajviz.animate(r, "booth", frames=0), "frames must be at least 1"),
     (lambda r: trajviz.animate(r, "booth", size=(math.nan, 3)), "figure width"),
-    (lambda r: trajviz.plot(r, "booth", dpi=0), "dpi must be at least 1"),
+    (lambda r: trajviz.plot(r, "booth", dpi=0), "dpi must be at least 10"),
+    (lambda r: trajviz.animate(r, "booth", size=(8, 6), dpi=1), "dpi must be at least 10"),
+    (lambda r: trajviz.animate(r, "booth", size=(1e-300, 6)), "at least 32 and at most 65535"),
+    (lambda r: trajviz.RunFigure(r, "booth", size=(8, 0.1)), "800 x 10 pixels"),
+    (lambda r: trajviz.plot(r, "booth", title="$" + "{" * 500 + "x" + "}" * 500 + "$"),
+     "is 1003 characters long; at most 500"),
+    (lambda r: trajviz.RunFigure(r, "booth", title="$" + "{" * 30 + "x" + "}" * 30 + "$"),
+     "nests braces or \\left 30 deep; at most 12"),
+    (lambda r: trajviz.plot(r, "plateau:width=0"), "plateau needs width > 0"),
+    (lambda r: trajviz.plot(r, "plateau:width=1e308"), "a domain needs finite numbers"),
     (lambda r: trajviz.plot(r, "booth", size=(100, 100), dpi=1000), "65535 pixels"),
     (lambda r: trajviz.plot(r, "booth", title=r"$\frac$ x"), "not valid matplotlib text"),
     (lambda r: trajviz.plot("run.npz", "booth"), "expected a trajviz.Run"),
     (lambda r: trajviz.plot(r, 42), "surface must be"),
-], ids=["fps", "frames", "size", "dpi", "pixels", "title", "not-a-run", "surface"])
+], ids=["fps", "frames", "size", "dpi", "dpi-1", "tiny", "run-figure-size", "long-title",
+        "deep-title", "width-0", "infinite-domain", "pixels", "title", "not-a-run", "surface"])
 def test_figures_check_their_arguments_before_drawing(small_run, call, message):
-    with pytest.raises(UsageError, match=message.replace("$", r"\$").replace("(", r"\(")):
+    with pytest.raises(UsageError) as info:
         call(small_run)
+    assert message in str(info.value)
 
 
 def test_save_refuses_an_existing_folder_named_like_a_file(small_run, tmp_path):
@@ -131,3 +144,25 @@ def test_a_users_surface_that_raises_propagates_from_the_api_as_it_is():
 def test_a_users_class_by_import_path_is_blamed_by_name():
     with pytest.raises(UserCodeError, match="error in your optimizer 'custom_objects:Raising"):
         trajviz.run("booth", "custom_objects:RaisingOptimizer:lr=0.1", steps=2, progress=False)
+
+
+def test_a_built_in_surface_whose_math_overflows_is_a_usage_error():
+    def overflows(xy):
+        raise OverflowError(34, "Numerical result out of range")
+
+    surface = replace(surfaces.get("booth"), fn=overflows)  # still a built-in
+    with pytest.raises(UsageError, match="surface 'booth' cannot be evaluated on its domain "
+                                         r"\(OverflowError: .*\): its values overflow"):
+        trajviz.resolve_surface(surface)
+    with pytest.raises(OverflowError):  # the user's own surface: its error, as it is
+        trajviz.resolve_surface(replace(surface, origin=""))
+
+
+@pytest.mark.parametrize("text", [r"$\frac$", "$" + "{" * 200 + "x" + "}" * 200 + "$"],
+                         ids=["invalid", "deep"])
+def test_text_the_parser_fails_on_in_any_way_is_a_usage_error(text, monkeypatch):
+    from trajviz import checks
+
+    monkeypatch.setattr(checks, "MAX_TEXT_NESTING", 10**6)  # let the parser recurse
+    with pytest.raises(UsageError, match="is not valid matplotlib text"):
+        checks.check_text(text, "the title")

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+import trajviz
 from trajviz.cli import main
 
 USER = "custom_objects"  # tests/custom_objects.py, imported by path as a user's code is
@@ -44,6 +45,17 @@ BAD = [
     (["run", "--dtype", "float16"], 2, "argument --dtype: invalid choice: 'float16'"),
     (["run", "--device", "tpu"], 2, "valid devices: auto, cpu, cuda"),
     (["run", "--out", "/nonexistent-dir/run.npz"], 2, "folder '/nonexistent-dir' does not exist"),
+    (["run", "--out", ""], 2, "argument --out: empty path"),
+    # negative coordinates as the help writes them: the value reaches its parser
+    (["run", "--start", "-1.5,nan"], 2, "argument --start: expected a point 'x,y'"),
+    (["run", "--start", "-.5,2,3"], 2, "argument --start: expected a point 'x,y'"),
+    (["run", "--starts", "-1,0;1,nan"], 2, "argument --starts: expected a point 'x,y'"),
+    # surfaces whose parameters leave no domain, or no finite value to draw
+    (["run", "--surface", "plateau:width=0"], 2, "plateau needs width > 0, got 0"),
+    (["plot", "--surface", "plateau:width=1e308"], 2,
+     "surface 'plateau:width=1e+308,tilt=0.01' has domain ((-inf, inf), (-inf, inf))"),
+    (["animate", "--surface", "rosenbrock:a=1e200", "--view", "3d", "--frames", "2",
+      "--optimizers", "sgd"], 2, "has no finite value on its domain (its values overflow)"),
     (["run", "--no-such-option"], 2, "unrecognized arguments: --no-such-option"),
     # animate and plot: frame rate, frames, size, dpi, title, formats, run files
     (["animate", "--fps", "inf", "--out", "a.mp4"], 2, "argument --fps: must be greater than 0"),
@@ -52,6 +64,19 @@ BAD = [
     (["animate", "--size", "nanx6"], 2, "argument --size: expected WxH in inches"),
     (["animate", "--size", "8"], 2, "argument --size: expected WxH in inches"),
     (["animate", "--dpi", "0"], 2, "argument --dpi: must be at least 1"),
+    (["animate", "--size", "8x6", "--dpi", "1"], 2, "argument --dpi: must be at least 10"),
+    (["animate", "--size", "1e-300x6"], 2, "1e-298 x 600 pixels (size 1e-300x6 in at 100 dpi); "
+     "at least 32 and at most 65535 pixels a side"),
+    (["plot", "--size", "0.1x0.1", "--dpi", "10"], 2, "at least 32 and at most 65535 pixels"),
+    (["animate", "--title", "x" * 501], 2, "argument --title: the title 'xxx"),
+    (["animate", "--title", "$" + "{" * 500 + "x" + "}" * 500 + "$"], 2,
+     "is 1003 characters long; at most 500"),
+    (["plot", "--title", "$" + "{" * 40 + "x" + "}" * 40 + "$"], 2,
+     "nests braces or \\left 40 deep; at most 12"),
+    (["animate", "--out", ""], 2, "argument --out: empty path"),
+    (["animate", "--from", ""], 2, "argument --from: empty path"),
+    (["plot", "--out", ""], 2, "argument --out: empty path"),
+    (["plot", "--from", ""], 2, "argument --from: empty path"),
     (["animate", "--size", "100x100", "--dpi", "1000"], 2, "at most 65535 pixels a side"),
     (["animate", "--size", "60x60", "--dpi", "1000"], 2, "needs"),
     (["plot", "--title", r"$\frac$ budget"], 2, "argument --title: the title"),
@@ -67,6 +92,11 @@ BAD = [
     (["lesson", "ravine", "--size", "8xinf"], 2, "argument --size: expected WxH"),
     (["lesson", "ravine", "--size", "90x90", "--dpi", "1000"], 2, "at most 65535 pixels"),
     (["lesson", "nosuch"], 2, "valid lessons"),
+    (["lesson", "saddle", "--question-seconds", "10", "--fps", "1000"], 2,
+     "--question-seconds 10 at --fps 1000 holds the question for 10000 frames; at most 1200"),
+    (["lesson", "saddle", "--out", ""], 2, "argument --out: empty path"),
+    (["lesson", "saddle", "--dpi", "5"], 2, "argument --dpi: must be at least 10"),
+    (["lesson", "saddle", "--size", "0.2x3"], 2, "would be 20 x 300 pixels"),
     # basins and sweep: grids, domains, budgets, swept ranges
     (["basins", "--grid", "1000000", "--out", "b.png"], 2, "basin map of 1000000 x 1000000"),
     (["basins", "--grid", "0x4", "--out", "b.png"], 2, "argument --grid: expected a grid size"),
@@ -74,12 +104,23 @@ BAD = [
     (["basins", "--memory-mb", "1e15", "--out", "b.png"], 2, "argument --memory-mb: a budget"),
     (["basins", "--domain", "0,1,nan,2", "--out", "b.png"], 2, "argument --domain: expected"),
     (["basins", "--tol", "-1", "--out", "b.png"], 2, "argument --tol: must be greater than 0"),
+    (["basins", "--domain", "-5,5,-5,nan", "--out", "b.png"], 2,
+     "argument --domain: expected a domain x0,x1,y0,y1"),
+    (["basins", "--out", ""], 2, "argument --out: empty path"),
+    (["basins", "--out", "b.png", "--npz", ""], 2, "argument --npz: empty path"),
+    (["sweep", "--param", "lr=0.1,0.2", "--out", "s.png", "--npz", ""], 2,
+     "argument --npz: empty path"),
+    (["sweep", "--param", "lr=0.1,0.2", "--start", "-1,nan", "--out", "s.png"], 2,
+     "argument --start: expected a point"),
     (["sweep", "--param", "lr=1e-4:1:log:100000000000", "--out", "s.png"], 2, "needs"),
     (["sweep", "--param", "lr=0.1,0.2", "--start", "1,2,3", "--out", "s.png"], 2,
      "argument --start: expected a point"),
     (["sweep", "--param", "lr=1:nan:4", "--out", "s.png"], 2, "must be finite"),
     # landscape: its generic option types fail while parsing, before any data is read
     (["landscape", "--seed", "-1"], 2, "argument --seed: must be from 0"),
+    (["landscape", "--out", ""], 2, "argument --out: empty path"),
+    (["landscape", "--save-grid", ""], 2, "argument --save-grid: empty path"),
+    (["landscape", "--dpi", "1"], 2, "argument --dpi: must be at least 10"),
     (["landscape", "--direction-seed", "1.5"], 2, "argument --direction-seed: must be from 0"),
     (["landscape", "--memory-mb", "inf"], 2, "argument --memory-mb: must be greater than 0"),
     (["landscape", "--iterations", "0"], 2, "argument --iterations: must be at least 1"),
@@ -91,6 +132,8 @@ BAD = [
     (["landscape", "--fps", "0"], 2, "argument --fps: must be greater than 0"),
     (["landscape", "--dpi", "0"], 2, "argument --dpi: must be at least 1"),
     (["landscape", "--extent", "0,1,inf,2", "--data-dir", "."], 2, "--extent amin,amax,bmin"),
+    (["landscape", "--extent", "-1,1,-1,nan", "--data-dir", "."], 2,
+     "expected --extent amin,amax,bmin,bmax of 4 finite numbers"),
     # the user's own code: its failures are its own (exit 1); a misfit is bad input (exit 2)
     (["run", "--surface", f"{USER}:raising_surface"], 1,
      f"error in your surface '{USER}:raising_surface': ZeroDivisionError: my surface "
@@ -171,3 +214,101 @@ def test_help_says_an_import_path_runs_that_modules_code(argv, capsys):
     assert exit_info.value.code == 0
     if argv != ["--help"]:
         assert "package.module:" in out and "runs its code" in out
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["run", "--starts", "-1,0;1,0;0,1"], "(-1, 0)"),  # as in 'trajviz run --help'
+    (["run", "--start", "-1.5,2"], "(-1.5, 2)"),
+    (["run", "--start", "-.5,2"], "(-0.5, 2)"),
+    (["basins", "--grid", "2", "--domain", "-5,5,-5,5", "--out", "b.png"], "wrote b.png"),
+    (["basins", "--grid", "2", "--dom", "-5,5,-5,5", "--out", "b.png"], "wrote b.png"),
+    (["sweep", "--param", "lr=0.1,0.2", "--start", "-1,1", "--out", "s.png"], "from (-1, 1)"),
+], ids=["starts", "start", "start-dot", "domain", "domain-abbreviated", "sweep-start"])
+def test_negative_coordinates_work_as_the_help_writes_them(argv, shown, tmp_path, monkeypatch,
+                                                           capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--steps", "3", "--optimizers" if argv[0] != "sweep" else "--optimizer",
+                 "sgd:lr=0.01"]) == 0
+    assert shown in capsys.readouterr().out
+
+
+def test_coordinates_are_joined_only_where_they_are_values():
+    from trajviz.cli import join_coordinates
+
+    assert join_coordinates(["run", "--start", "-1,2", "--steps", "-3"]) == [
+        "run", "--start=-1,2", "--steps", "-3"]
+    assert join_coordinates(["x", "--starts", "-.5,0;1,1", "--extent", "-1,1,-1,1"]) == [
+        "x", "--starts=-.5,0;1,1", "--extent=-1,1,-1,1"]
+    assert join_coordinates(["run", "--start", "--steps", "3"]) == [
+        "run", "--start", "--steps", "3"]
+    assert join_coordinates(["run", "--", "--start", "-1,2"]) == [
+        "run", "--", "--start", "-1,2"]
+    assert join_coordinates(["run", "--start"]) == ["run", "--start"]
+    assert join_coordinates(["basins", "--dom", "-5,5,-5,5", "--s", "-1"]) == [
+        "basins", "--dom=-5,5,-5,5", "--s", "-1"]
+
+
+def test_any_exception_in_an_option_parser_is_one_line_exit_2(monkeypatch, capsys):
+    from trajviz import checks
+
+    def broken(text, what, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(checks, "check_text", broken)
+    assert main(["plot", "--title", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("trajviz plot: error: argument --title: cannot read 'x': RecursionError: "
+                   "maximum recursion depth exceeded (see 'trajviz plot --help')\n")
+
+
+def test_an_option_type_outside_the_helpers_is_one_line_too():
+    from trajviz.cli import ParseError, Parser
+
+    parser = Parser(prog="p")
+    parser.add_argument("--n", type=lambda text: 1 / 0)
+    with pytest.raises(ParseError, match="argument --n: invalid value '1': ZeroDivisionError"):
+        parser.parse_args(["--n", "1"])
+
+
+def test_mathtext_that_exhausts_the_stack_is_bad_text(monkeypatch, capsys):
+    from trajviz import checks
+
+    monkeypatch.setattr(checks, "MAX_TEXT_NESTING", 10**6)  # let the parser recurse
+    title = "$" + "{" * 200 + "x" + "}" * 200 + "$"
+    assert main(["plot", "--title", title]) == 2
+    err = capsys.readouterr().err
+    assert "is not valid matplotlib text: RecursionError" in err and err.count("\n") == 1
+
+
+def _saved_run(path, label=None, **meta):
+    """A run file whose meta has ``meta`` and, if given, this optimizer label."""
+    from trajviz.run import ARRAYS, Run
+
+    run = trajviz.run("booth", "sgd:lr=0.01", steps=3, progress=False)
+    if label is not None:
+        meta["optimizers"] = [{**d, "label": label} for d in run.meta["optimizers"]]
+    Run(**{a: getattr(run, a) for a in ARRAYS}, meta={**run.meta, **meta}).save(path)
+
+
+@pytest.mark.parametrize("label", [r"$\frac$", "$" + "{" * 300 + "x" + "}" * 300 + "$"],
+                         ids=["invalid", "deep"])
+def test_a_run_files_optimizer_label_is_checked_before_it_is_drawn(label, tmp_path,
+                                                                   monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _saved_run("r.npz", label=label)
+    for out in ("a.gif", "a.html"):
+        assert main(["animate", "--from", "r.npz", "--frames", "2", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert "not a valid trajviz run file: 'r.npz': meta 'optimizers'[0] label" in err
+        assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.npz"]
+
+
+@pytest.mark.parametrize("surface", ["quadratic:kappa=1e308", "rosenbrock:a=1e20,b=1e20"])
+def test_a_run_file_on_an_extreme_built_in_surface_draws(surface, tmp_path, monkeypatch,
+                                                          capsys):
+    monkeypatch.chdir(tmp_path)
+    _saved_run("r.npz", surface=surface)
+    assert main(["animate", "--from", "r.npz", "--frames", "2", "--size", "4x3", "--dpi",
+                 "40", "--out", "a.gif"]) == 0
+    assert (tmp_path / "a.gif").exists()

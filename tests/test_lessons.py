@@ -10,7 +10,7 @@ from PIL import Image
 
 from trajviz import lessons
 from trajviz.cli import main
-from trajviz.errors import UsageError
+from trajviz.errors import UsageError, UsageTypeError
 from trajviz.lessons import (
     Arrives,
     ArrivesFirst,
@@ -151,7 +151,13 @@ def test_unknown_lesson_names_the_choices(capsys):
     (["--frames", "0"], "argument --frames: must be at least 1"),
     (["--out", "x.avi"], "unknown extension '.avi'"),
     (["--out", "missing/x.gif"], "folder 'missing' does not exist"),
-], ids=["fps-inf", "fps-nan", "question", "frames", "extension", "folder"])
+    (["--question-seconds", "10", "--fps", "1000"],
+     "--question-seconds 10 at --fps 1000 holds the question for 10000 frames; at most 1200"),
+    (["--question-seconds", "60", "--fps", "20.01"], "1201 frames; at most 1200"),
+    (["--out", ""], "argument --out: empty path"),
+    (["--dpi", "9"], "argument --dpi: must be at least 10"),
+], ids=["fps-inf", "fps-nan", "question", "frames", "extension", "folder", "question-frames",
+        "question-frames-edge", "empty-out", "dpi"])
 def test_bad_lesson_options_exit_2_and_write_nothing(flags, message, tmp_path, monkeypatch,
                                                      capsys):
     monkeypatch.chdir(tmp_path)
@@ -239,3 +245,22 @@ def test_each_kind_of_claim_can_hold_and_can_fail(tracks, claim, holds):
 def test_a_claim_naming_no_track_says_which_exist(tracks):
     with pytest.raises(KeyError, match="no track 'sgd'; tracks: a, b, c"):
         StaysOn("sgd", axis=1).check(tracks)
+
+
+@pytest.mark.parametrize("frames, error, message", [
+    (1201, UsageError, "question_frames must be from 0 to 1200 (an integer), got 1201"),
+    (-1, UsageError, "question_frames must be from 0 to 1200"),
+    (2.5, UsageTypeError, "question_frames must be from 0 to 1200 (an integer), got 2.5"),
+], ids=["too-many", "negative", "float"])
+def test_question_frames_are_bounded_before_drawing(results, frames, error, message):
+    with pytest.raises(error) as info:
+        results["saddle"].figure(question_frames=frames, **SMALL)
+    assert message in str(info.value)
+
+
+def test_lesson_figure_steps_are_integers(results):
+    figure = results["saddle"].figure(question_frames=2, **SMALL)
+    with pytest.raises(UsageTypeError, match="step must be an integer"):
+        figure.set_step(0.5)
+    figure.set_step(-1)
+    assert figure.question_card.get_visible()

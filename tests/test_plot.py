@@ -1,15 +1,19 @@
 """RunFigure, animate and plot: what a frame shows, checked against the run and against
 figures drawn another way (in the style of matplotlib's ``check_figures_equal``)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
+from matplotlib.contour import ContourSet
 from matplotlib.testing.decorators import check_figures_equal
 
 import surfaces
 import trajviz
 from surfaces import Surface
 from trajviz import RunFigure, UsageError
+from trajviz.errors import UsageTypeError
 from trajviz.optimizers import SEED_OPTIMIZERS
 from trajviz.plot import RunAnimation
 from trajviz.teaching import TEACHING, teaching, teaching_optimizers
@@ -266,8 +270,15 @@ def test_animate_returns_a_matplotlib_animation_over_the_frame_budget():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(view="4d"), "valid views: 2d, 3d"),
     (dict(theme="neon"), "valid themes: light, dark"),
-    (dict(dpi=0), "positive"),
-], ids=["view", "theme", "dpi"])
+    (dict(dpi=0), "dpi must be at least 10"),
+    (dict(dpi=1), "dpi must be at least 10"),
+    (dict(size=(1e-300, 6)), "at least 32 and at most 65535 pixels a side"),
+    (dict(size=(0.2, 3), dpi=100), "would be 20 x 300 pixels"),
+    (dict(title="$" + "{" * 500 + "x" + "}" * 500 + "$"), "at most 500"),
+    (dict(title="$" + "{" * 40 + "x" + "}" * 40 + "$"), "40 deep; at most 12"),
+    (dict(caption=r"$\frac$"), "caption"),
+], ids=["view", "theme", "dpi", "dpi-1", "tiny", "narrow", "long-title", "deep-title",
+        "caption"])
 def test_bad_figure_options_name_the_choices(kwargs, match):
     with pytest.raises(UsageError, match=match):
         RunFigure(bowl_run(), "quadratic", **kwargs)
@@ -296,3 +307,88 @@ def test_teaching_defaults_move_every_optimizer_without_exploding(name):
 def test_user_lr_wins_over_teaching_default():
     specs = teaching_optimizers("rosenbrock", "sgd:lr=0.123,adam")
     assert [s.kwargs["lr"] for s in specs] == [0.123, TEACHING["rosenbrock"].lr["adam"]]
+
+
+EXTREME = ["quadratic:kappa=1e308", "plateau:tilt=1e300", "rastrigin:a=1e300",
+           "rosenbrock:a=1e20,b=1e20", "plateau:width=1e300"]
+
+
+@pytest.mark.parametrize("view", ["2d", "3d"])
+@pytest.mark.parametrize("spec", EXTREME)
+def test_extreme_but_finite_surface_parameters_draw(spec, view):
+    run = trajviz.run(spec, "sgd:lr=1e-3", steps=2, dtype="float64", progress=False)
+    fig = trajviz.plot(run, spec, view=view, **SMALL)
+    fig.canvas.draw()
+    assert fig.axes[0].get_xlim()[1] > fig.axes[0].get_xlim()[0]
+
+
+def test_a_surface_with_no_finite_value_draws_no_contours_in_2d_and_refuses_3d():
+    run = trajviz.run("rosenbrock:a=1e200", "sgd:lr=1e-3", steps=2, progress=False)
+    fig = trajviz.plot(run, "rosenbrock:a=1e200", **SMALL)
+    assert not [a for a in fig.axes[0].get_children() if isinstance(a, ContourSet)]
+    with pytest.raises(UsageError, match="'rosenbrock:a=1e.200,b=100.0' has no finite value "
+                                         r"on its domain \(its values overflow\)"):
+        trajviz.plot(run, "rosenbrock:a=1e200", view="3d", **SMALL)
+
+
+@pytest.mark.parametrize("log", [True, False])
+@pytest.mark.parametrize("z", [
+    np.full((5, 5), 3.0),                                   # flat
+    np.full((5, 5), 1e40) + np.eye(5) * 1e24,               # flat to float precision
+    np.where(np.eye(5) > 0, 1e308, -1e308),                 # spans the whole float range
+    np.where(np.eye(5) > 0, 1.0, np.nan),                   # few finite values
+    np.geomspace(1e-300, 1e-290, 25).reshape(5, 5),         # tiny
+], ids=["flat", "float-flat", "huge", "few", "tiny"])
+def test_contours_of_any_finite_grid_can_be_drawn(z, log):
+    x, y = np.meshgrid(np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))
+    surface = Surface("grid", lambda p: (p**2).sum(-1), ((-1.0, 1.0), (-1.0, 1.0)),
+                      log_scale=log, min_value=0.0)
+    run = trajviz.run(surface, "sgd:lr=0.1", steps=1, progress=False)
+    for view in ("2d", "3d"):
+        RunFigure(run, surface, background=(x, y, z), view=view, **SMALL).redraw()
+
+
+def test_set_step_takes_an_integer_and_clips_it():
+    rf = RunFigure(bowl_run(steps=4), "quadratic", **SMALL)
+    for bad, error in [(float("nan"), UsageError), (1.5, UsageTypeError),
+                       (True, UsageTypeError), ("2", UsageTypeError), (None, UsageTypeError)]:
+        with pytest.raises(error, match="step must be an integer"):
+            rf.set_step(bad)
+    rf.set_step(np.int64(3))
+    assert rf.step == 3
+    rf.set_step(-1)
+    assert rf.step == 0
+    rf.set_step(10**30)
+    assert rf.step == 4
+
+
+def test_flow_set_step_takes_an_integer():
+    from trajviz.plot.flow import FlowFigure, flow_starts
+
+    run = trajviz.run("himmelblau", "sgd:lr=0.01", steps=2, starts=flow_starts("himmelblau", 2),
+                      progress=False)
+    ff = FlowFigure(run, "himmelblau", **SMALL)
+    with pytest.raises(UsageTypeError, match="step must be an integer"):
+        ff.set_step(0.5)
+    with pytest.raises(UsageError, match="at least 32 and at most 65535 pixels"):
+        FlowFigure(run, "himmelblau", size=(0.1, 3), dpi=100)
+
+
+def test_a_legend_label_that_is_not_valid_mathtext_is_refused_before_drawing():
+    run = bowl_run()
+    meta = {**run.meta, "optimizers": [{**d, "label": r"$\frac$"} for d in run.meta[
+        "optimizers"]]}
+    bad = replace(run, meta=meta)
+    with pytest.raises(UsageError, match=r"optimizer label '\$\\\\frac\$' is not valid"):
+        RunFigure(bad, "quadratic", **SMALL)
+    with pytest.raises(UsageError, match="optimizer label"):
+        trajviz.plot(bad, "quadratic", **SMALL)
+
+
+@pytest.mark.parametrize("view", ["2d", "3d"])
+def test_the_smallest_figure_allowed_draws_without_warnings(view):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        RunFigure(bowl_run(), "quadratic", size=(0.32, 0.32), dpi=100, view=view).redraw()

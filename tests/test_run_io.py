@@ -203,3 +203,13 @@ def test_a_long_legal_file_name_can_be_written(run, tmp_path, length):
     run.save(path)
     assert Run.load(path).meta == run.meta
     assert os.listdir(tmp_path) == [path.name]
+
+
+def test_an_optimizer_label_that_is_not_text_makes_the_file_invalid(run, tmp_path):
+    meta = {**run.meta, "optimizers": [{**d, "label": "$\\frac$"} for d in run.meta["optimizers"]]}
+    bad = trajviz.Run(run.positions, run.loss, run.grads, run.updates, run.lr, run.diverged_at,
+                      run.evals, meta)
+    bad.save(tmp_path / "r.npz")
+    with pytest.raises(UsageError, match=r"not a valid trajviz run file: .*'optimizers'\[0\] "
+                                         r"label"):
+        trajviz.Run.load(tmp_path / "r.npz")

@@ -18,13 +18,18 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from typing import Any
 
 from .errors import UsageError, UsageTypeError
 
 MAX_SEED = 2**63 - 1
 MAX_PIXELS_PER_SIDE = 2**16 - 1  # matplotlib's Agg canvas refuses anything larger
+MIN_PIXELS_PER_SIDE = 32  # smaller, matplotlib's layout and fonts fail or draw nothing
+MIN_DPI = 10  # lower, FreeType refuses the fonts' pixel size
 MEMORY_CAP_ENV = "TRAJVIZ_MAX_MEMORY_MB"
+MAX_TEXT_CHARS = 500  # a title or label; longer ones take seconds to lay out
+MAX_TEXT_NESTING = 12  # mathtext parses each level with ~25 nested calls
 
 
 def number(value: Any, name: str, *, integer: bool = False, lo: float | None = None,
@@ -139,39 +144,69 @@ def check_memory(what: str, nbytes: float) -> None:
                          f"{format_bytes(cap)} ({source}); ask for less")
 
 
+def check_step(t: Any) -> int:
+    """A figure's step: an integer (``bool`` and ``1.5`` are not); callers clip it."""
+    return number(t, "step", integer=True)
+
+
 def check_figure_size(size: Any, dpi: Any, what: str = "the figure") -> tuple[
         tuple[float, float], int]:
-    """``size`` (inches, ``(w, h)``) and ``dpi`` checked: positive, finite, at most
-    `MAX_PIXELS_PER_SIDE` pixels a side, and the frame buffers within `memory_cap`."""
+    """``size`` (inches, ``(w, h)``) and ``dpi`` checked: positive, finite, a dpi of at
+    least `MIN_DPI`, from `MIN_PIXELS_PER_SIDE` to `MAX_PIXELS_PER_SIDE` pixels a side, and
+    the frame buffers within `memory_cap`."""
     try:
         w, h = size
     except (TypeError, ValueError):
         raise UsageTypeError(f"size must be (width, height) in inches, got {size!r}") from None
     w = number(w, "figure width (inches)", lo=0, lo_open=True)
     h = number(h, "figure height (inches)", lo=0, lo_open=True)
-    dpi = number(dpi, "dpi", integer=True, lo=1)
+    dpi = number(dpi, "dpi", integer=True, lo=MIN_DPI)
     px, py = w * dpi, h * dpi
-    if max(px, py) > MAX_PIXELS_PER_SIDE:
-        raise UsageError(f"{what} would be {px:.0f} x {py:.0f} pixels (size {w:g}x{h:g} in at "
-                         f"{dpi} dpi); at most {MAX_PIXELS_PER_SIDE} pixels a side")
+    if max(px, py) > MAX_PIXELS_PER_SIDE or min(px, py) < MIN_PIXELS_PER_SIDE:
+        raise UsageError(f"{what} would be {px:.4g} x {py:.4g} pixels (size {w:g}x{h:g} in at "
+                         f"{dpi} dpi); at least {MIN_PIXELS_PER_SIDE} and at most "
+                         f"{MAX_PIXELS_PER_SIDE} pixels a side")
     # the canvas (RGBA), the kept background and a frame copy (RGB) are alive at once
     check_memory(f"{what} of {px:.0f} x {py:.0f} pixels", px * py * (4 + 4 + 3))
     return (w, h), dpi
 
 
-def check_text(text: Any, what: str) -> str:
-    """Text matplotlib will draw: a string whose ``$...$`` parts are valid mathtext (an
-    invalid one would fail only when the figure is drawn)."""
+def check_text(text: Any, what: str, *, limit: int = MAX_TEXT_CHARS) -> str:
+    """Text matplotlib will draw: a string of at most ``limit`` characters whose ``$...$``
+    parts are valid mathtext, nested at most `MAX_TEXT_NESTING` deep (an invalid one would
+    fail only when the figure is drawn; a deeper one can exhaust Python's stack there)."""
     if not isinstance(text, str):
         raise UsageTypeError(f"{what} must be a string, got {shown(text)}")
+    if len(text) > limit:
+        raise UsageError(f"{what} {shown(text)} is {len(text)} characters long; at most "
+                         f"{limit}")
     from matplotlib import cbook, mathtext
 
     if cbook.is_math_text(text):
+        depth = _nesting(text)
+        if depth > MAX_TEXT_NESTING:
+            raise UsageError(f"{what} {shown(text)} nests braces or \\left {depth} deep; at "
+                             f"most {MAX_TEXT_NESTING}")
         try:
             mathtext.MathTextParser("path").parse(text)
-        except ValueError as e:
+        except Exception as e:  # noqa: BLE001 - whatever the parser raises, the text is bad
             reason = str(e).strip().splitlines()[-1].split(": ", 1)[-1].split("  (at ")[0]
+            if not isinstance(e, ValueError):
+                reason = f"{type(e).__name__}: {reason}".rstrip(": ")
             raise UsageError(f"{what} {shown(text)} is not valid matplotlib text: {reason} "
                              r"(write a literal dollar sign as \$)") from None
     return text
 
+
+def _nesting(text: str) -> int:
+    """How deep ``{`` and ``\\left`` nest in the ``$...$`` parts of ``text`` (escaped
+    braces and dollars aside)."""
+    depth = deepest = 0
+    math = "".join(re.split(r"(?<!\\)\$", text)[1::2])
+    for token in re.findall(r"\\[{}]|\\(?:left|right)(?![a-zA-Z])|[{}]", math):
+        if token in ("{", "\\left"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("}", "\\right"):
+            depth -= 1
+    return deepest

@@ -93,6 +93,13 @@ def _check_once(surface: Surface) -> Surface:
             surface.check()
         except ValueError as e:
             raise UsageError(str(e)) from None
+        except ArithmeticError as e:
+            if surface.origin != "builtin":  # the user's own code: its error, as it is
+                raise
+            # a built-in surface's math on extreme parameters
+            raise UsageError(f"surface {surface.spec!r} cannot be evaluated on its domain "
+                             f"({type(e).__name__}: {e}): its values overflow; use smaller "
+                             "parameters") from None
         _checked[id(surface)] = surface
     return surface
 

@@ -139,3 +139,8 @@ def _check_optional_meta(meta: dict[str, Any], n: int, path: str | os.PathLike[s
             isinstance(d, dict) and isinstance(d.get("label", ""), str) for d in described)):
         raise invalid("run", path, "meta 'optimizers' must be a list of objects with "
                       "string labels")
+    for i, d in enumerate(described):  # the legend draws them
+        try:
+            check_text(d.get("label", ""), f"meta 'optimizers'[{i}] label")
+        except ValueError as e:
+            raise invalid("run", path, str(e)) from None

@@ -10,17 +10,23 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from .. import __version__
+from ..checks import shown
 from ..errors import Terminated, UsageError, UserCodeError
 from . import animate_cmd, landscape_cmd, lesson_cmd, list_cmd, maps_cmd, run_cmd
 from ._common import add_traceback_option
 
 COMMANDS = (list_cmd, run_cmd, animate_cmd, lesson_cmd, maps_cmd, landscape_cmd)
 TRACEBACK_ENV = "TRAJVIZ_TRACEBACK"
+# options whose values are coordinates, often negative: '--start -1.5,2' works as written
+COORDINATE_OPTIONS = frozenset({"--start", "--starts", "--domain", "--extent"})
+NEGATIVE_START = re.compile(r"-[0-9.]")
 
 
 class ParseError(Exception):
@@ -34,6 +40,17 @@ class ParseError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise ParseError(self.prog, message)
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        """argparse's conversion, with any exception from a ``type`` function (not only
+        the ones argparse expects) reported as that option's bad value."""
+        try:
+            return super()._get_value(action, arg_string)
+        except argparse.ArgumentError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a value no type function expected
+            raise argparse.ArgumentError(
+                action, f"invalid value {shown(arg_string)}: {type(e).__name__}: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,9 +69,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def join_coordinates(argv: Sequence[str]) -> list[str]:
+    """``--start -1.5,2`` as ``--start=-1.5,2``: argparse takes a value that starts with
+    ``-`` (and is not a plain negative number) for an option, so an option of
+    `COORDINATE_OPTIONS` (or its abbreviation) is joined with a next word that starts with
+    ``-`` and a digit or ``.``."""
+    args, out = list(argv), []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word == "--":
+            return out + args[i:]
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if _coordinate_option(word) and NEGATIVE_START.match(value):
+            out.append(f"{word}={value}")
+            i += 2
+        else:
+            out.append(word)
+            i += 1
+    return out
+
+
+def _coordinate_option(word: str) -> bool:
+    """Whether ``word`` names one of `COORDINATE_OPTIONS`, or abbreviates one (as argparse
+    allows: ``--dom``)."""
+    return len(word) > 3 and word.startswith("--") and "=" not in word and any(
+        option.startswith(word) for option in COORDINATE_OPTIONS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: any failure is one line on stderr and an exit code, never a traceback
     (unless ``--traceback`` or ``$TRAJVIZ_TRACEBACK`` asks for it)."""
+    argv = join_coordinates(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
     except ParseError as e:

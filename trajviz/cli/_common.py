@@ -43,6 +43,9 @@ def option(parse: Callable[[str], Any], name: str | None = None) -> Callable[[st
             return parse(text)
         except UsageError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - a value no parser expected is still bad input
+            raise argparse.ArgumentTypeError(
+                f"cannot read {checks.shown(text)}: {type(e).__name__}: {e}") from None
 
     convert.__name__ = name or parse.__name__
     return convert
@@ -67,7 +70,16 @@ def _memory_mb(text: str) -> float:
     return mb
 
 
+def parse_path(text: str) -> str:
+    """A file or folder name as given; an empty one is refused (not taken as "not given")."""
+    if not text:
+        raise UsageError("empty path")
+    return text
+
+
 seed_type = option(lambda t: checks.parse_seed(t, ""), "seed")
+path = option(parse_path, "path")
+dpi = integer(checks.MIN_DPI)
 memory_mb = option(_memory_mb, "memory_mb")
 title_type = option(lambda t: checks.check_text(t, "the title"), "title")
 

@@ -17,7 +17,7 @@ from ..resolve import resolve_surface, surface_from_file
 from ..run import Run
 from ..specs import parse_spec
 from ..teaching import teaching, teaching_optimizers
-from ._common import add_command, integer, real, size, title_type
+from ._common import add_command, dpi, integer, path, real, size, title_type
 from .run_cmd import add_run_options, run_from_args
 
 ANIMATE_EXAMPLES = """\
@@ -60,18 +60,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _add_options(p: argparse.ArgumentParser, *, default_out: str) -> None:
     add_run_options(p)
     p.set_defaults(surface=None, optimizers=None, steps=None)
-    p.add_argument("--from", dest="run_file", metavar="RUN.npz",
+    p.add_argument("--from", dest="run_file", metavar="RUN.npz", type=path,
                    help="draw a saved run (from 'trajviz run --out') instead of computing one; "
                         "its surface is looked up among the built-in ones (a file never "
                         "chooses code to run): for a run on your own surface give --surface")
-    p.add_argument("--out", help=f"output path (default: {default_out} in this folder); "
+    p.add_argument("--out", type=path,
+                   help=f"output path (default: {default_out} in this folder); "
                    f"formats: {supported()}")
     p.add_argument("--view", choices=VIEWS, default="2d")
     p.add_argument("--theme", choices=sorted(THEMES), default="light")
     p.add_argument("--size", type=size, metavar="WxH",
                    help="figure size in inches, e.g. 8x6 (times --dpi gives pixels; "
                         "default 8x6, with --flow about 2.4 inches a panel)")
-    p.add_argument("--dpi", type=integer(1), default=100)
+    p.add_argument("--dpi", type=dpi, default=100)
     p.add_argument("--title", type=title_type, help="title (default: the surface's name); "
                    r"matplotlib text, so $...$ is math and \$ a dollar sign")
     p.add_argument("--no-updates", dest="updates", action="store_false",

@@ -13,10 +13,12 @@ from ..resolve import resolve_device
 from ._common import (
     OPTIMIZERS_HELP,
     add_command,
+    dpi,
     format_table,
     integer,
     memory_mb,
     parse_numbers,
+    path,
     real,
     seed_type,
 )
@@ -82,20 +84,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--method", default="auto", choices=METHODS, help="grid evaluation")
     g.add_argument("--memory-mb", type=memory_mb, default=DEFAULT_MEMORY_MB,
                    help="working-memory budget of the grid evaluation")
-    g.add_argument("--save-grid", help="write (or reuse, when nothing changed) the grid .npz "
-                   "(pca-each: one file per optimizer, <name>-<k>-<optimizer>.npz); finished "
-                   "chunks are checkpointed in <file>.chunks so a rerun resumes")
+    g.add_argument("--save-grid", type=path, help="write (or reuse, when nothing changed) "
+                   "the grid .npz (pca-each: one file per optimizer, "
+                   "<name>-<k>-<optimizer>.npz); finished chunks are checkpointed in "
+                   "<file>.chunks so a rerun resumes")
     g.add_argument("--chunk-points", type=integer(1), help="grid points per chunk: the unit of "
                    "checkpoints and of each torchrun rank's share (default: from --memory-mb)")
     g.add_argument("--device", default="auto", help="auto, cpu or cuda")
     g = p.add_argument_group("output")
-    g.add_argument("--out", help="a .gif, .mp4, .png (the last frame) or a folder of frames; "
-                   "the 1-D view: .png, .svg or .pdf (default: DATASET-landscape.gif here)")
+    g.add_argument("--out", type=path, help="a .gif, .mp4, .png (the last frame) or a "
+                   "folder of frames; the 1-D view: .png, .svg or .pdf (default: "
+                   "DATASET-landscape.gif here)")
     g.add_argument("--view", default="2d", choices=VIEWS)
     g.add_argument("--frames", type=integer(1), help="animation frames (default: every record)")
     g.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=8,
                    help="frames per second")
-    g.add_argument("--dpi", type=integer(1), default=100)
+    g.add_argument("--dpi", type=dpi, default=100)
     g.add_argument("--theme", default="light", choices=["light", "dark"])
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: on a terminal)")
@@ -136,9 +140,9 @@ def _main(args: argparse.Namespace, *, quiet: bool) -> int:
     # every option is checked before any data, training or grid work
     out = Path(args.out or f"{args.dataset}-landscape.gif")
     check_output(out, args.view, fps=args.fps, frames=args.frames)
-    for path in (out, args.save_grid):
-        if path and Path(path).suffix:
-            check_writable(path)
+    for target in (out, args.save_grid):
+        if target and Path(target).suffix:
+            check_writable(target)
     if out.is_dir() and any(out.iterdir()):
         raise UsageError(f"cannot write frames to {str(out)!r}: folder is not empty")
     resolve_device(args.device)  # (the numbers were checked while the options were parsed)

@@ -10,10 +10,11 @@ from .. import lessons
 from .._io import check_writable, check_writable_dir
 from ..checks import check_figure_size
 from ..errors import UsageError
+from ..lessons._lesson import MAX_QUESTION_FRAMES
 from ..plot.animate import MAX_FPS
 from ..plot.theme import THEMES
 from ..plot.writers import supported, writer_for
-from ._common import add_command, format_table, integer, real, size
+from ._common import add_command, dpi, format_table, integer, path, real, size
 
 EXAMPLES = """\
   trajviz lesson --list
@@ -29,11 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", nargs="?", metavar="NAME",
                    help=f"the lesson: {', '.join(lessons.names())}")
     p.add_argument("--list", action="store_true", help="list the lessons and exit")
-    p.add_argument("--out", help=f"output path (default: NAME.gif here); formats: {supported()}")
+    p.add_argument("--out", type=path,
+                   help=f"output path (default: NAME.gif here); formats: {supported()}")
     p.add_argument("--theme", choices=sorted(THEMES), default="light")
     p.add_argument("--size", type=size, default=(8.0, 6.0), metavar="WxH",
                    help="figure size in inches (times --dpi gives pixels)")
-    p.add_argument("--dpi", type=integer(1), default=100)
+    p.add_argument("--dpi", type=dpi, default=100)
     p.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=20,
                    help="frames per second")
     p.add_argument("--frames", type=integer(1), default=200,
@@ -61,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         check_writable(out)
     check_figure_size(args.size, args.dpi)
+    question_frames = _question_frames(args.question_seconds, args.fps)
     result = lesson.run()
     print(result.report())
     if not result.holds:
@@ -68,7 +71,19 @@ def main(args: argparse.Namespace) -> int:
               "claims (see FAILS above); nothing written", file=sys.stderr)
         return 1
     path = result.save(out, frames=args.frames, fps=args.fps, progress=args.progress,
-                       question_frames=round(args.question_seconds * args.fps),
+                       question_frames=question_frames,
                        theme=args.theme, size=args.size, dpi=args.dpi)
     print(f"wrote {path}")
     return 0
+
+
+def _question_frames(seconds: float, fps: float) -> int:
+    """The frames the question is held for; refused, before any work, above
+    `MAX_QUESTION_FRAMES` (every held frame is rendered)."""
+    frames = round(seconds * fps)
+    if frames > MAX_QUESTION_FRAMES:
+        raise UsageError(f"--question-seconds {seconds:g} at --fps {fps:g} holds the question "
+                         f"for {frames} frames; at most {MAX_QUESTION_FRAMES} (e.g. "
+                         f"{MAX_QUESTION_FRAMES / 20:g} s at 20 fps): lower --question-seconds "
+                         "or --fps")
+    return frames

@@ -20,6 +20,7 @@ from ._common import (
     memory_mb,
     option,
     parse_numbers,
+    path,
     point,
     real,
 )
@@ -82,8 +83,10 @@ def _add_map_options(p: argparse.ArgumentParser) -> None:
                    "exceeds this (default: 1000 x the domain's extent)")
     p.add_argument("--memory-mb", type=memory_mb, default=512.0,
                    help="memory budget per chunk of runs; larger maps run in chunks")
-    p.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg, ...)")
-    p.add_argument("--npz", help="per-run results (default: the figure's path with .npz)")
+    p.add_argument("--out", required=True, type=path,
+                   help="figure file (.png, .pdf, .svg, ...)")
+    p.add_argument("--npz", type=path,
+                   help="per-run results (default: the figure's path with .npz)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_engine_options(p)
 

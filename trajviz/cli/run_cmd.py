@@ -22,6 +22,7 @@ from ._common import (
     add_engine_options,
     format_table,
     integer,
+    path,
     point,
     points,
     real,
@@ -43,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_run_options(p)
     p.add_argument("--tol", type=real(0, lo_open=True), default=1e-3,
                    help="loss tolerance for 'reached the minimum'")
-    p.add_argument("--out", help="write the run here (.npz readable by plain NumPy)")
+    p.add_argument("--out", type=path,
+                   help="write the run here (.npz readable by plain NumPy)")
     p.set_defaults(func=main)
 
 

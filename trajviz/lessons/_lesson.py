@@ -20,6 +20,7 @@ import numpy as np
 import surfaces
 from surfaces import Surface
 
+from ..checks import check_step, number
 from ..engine import run as run_engine
 from ..optimizers import parse_optimizer, parse_scheduler
 from ..plot.animate import RunAnimation, save
@@ -30,6 +31,7 @@ from ..run import ARRAYS, Run
 from ._claims import Claim, Tracks, Verdict
 
 QUESTION_STEP = -1  # the step a `LessonFigure` shows its question card at
+MAX_QUESTION_FRAMES = 1200  # 60 s at 20 fps; each held frame is rendered like any other
 
 
 class ClaimError(AssertionError):
@@ -220,14 +222,16 @@ class LessonFigure(RunFigure):
 
     Args:
         question: the card's text.
-        question_frames: how many frames the card is held for.
+        question_frames: how many frames the card is held for, at most
+            `MAX_QUESTION_FRAMES`.
         options: as for `RunFigure` (``caption`` among them).
     """
 
     def __init__(self, run: Run, surface: Surface | str, *, question: str,
                  question_frames: int = 40, **options: Any) -> None:
         self.question = question
-        self.question_frames = question_frames
+        self.question_frames = number(question_frames, "question_frames", integer=True, lo=0,
+                                      hi=MAX_QUESTION_FRAMES)
         super().__init__(run, surface, **options)
 
     def _build(self, grid: Grid, **kwargs: Any) -> None:
@@ -245,6 +249,7 @@ class LessonFigure(RunFigure):
         return sorted([*super().dynamic, self.question_card], key=lambda a: a.get_zorder())
 
     def set_step(self, t: int) -> list:
+        t = check_step(t)
         self.question_card.set_visible(t < 0)
         return [*super().set_step(max(t, 0)), self.question_card]
 

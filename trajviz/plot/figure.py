@@ -11,6 +11,7 @@ look changed (a legend entry, a panel's axis) are repainted, exactly as a full d
 from __future__ import annotations
 
 import textwrap
+import warnings
 from collections.abc import Hashable, Mapping
 
 import numpy as np
@@ -24,6 +25,7 @@ from matplotlib.transforms import Bbox
 import surfaces
 from surfaces import Surface
 
+from ..checks import check_figure_size, check_step, check_text
 from ..errors import UsageError
 from ..resolve import resolve_surface
 from ..run import Run
@@ -42,6 +44,15 @@ from .panels import (
 from .theme import get_theme, rc_context
 
 VIEWS = ("2d", "3d")
+MAX_CAPTION_CHARS = 1000  # a line or two under the title
+
+
+def lay_out(fig: Figure) -> None:
+    """Draws ``fig`` once to lay it out. A figure too small for its panels (allowed down to
+    `trajviz.checks.MIN_PIXELS_PER_SIDE`) keeps matplotlib's fallback layout, quietly."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
+        fig.canvas.draw()
 
 
 def display_name(surface: Surface) -> str:
@@ -96,13 +107,15 @@ class RunFigure(BlittedFigure):
                  caption: str | None = None) -> None:
         if view not in VIEWS:
             raise UsageError(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
-        if dpi <= 0 or min(size) <= 0:
-            raise UsageError(f"size and dpi must be positive, got size={size}, dpi={dpi}")
+        if figure is None:  # a given figure has its own size
+            size, dpi = check_figure_size(size, dpi)
         self.surface = resolve_surface(surface)
         self.theme = get_theme(theme)
         self.view = view
-        self.title = title if title is not None else display_name(self.surface)
-        self.caption = caption
+        self.title = check_text(title, "title") if title is not None else display_name(
+            self.surface)
+        self.caption = None if caption is None else check_text(caption, "caption",
+                                                               limit=MAX_CAPTION_CHARS)
         grid = background if background is not None else surface_grid(self.surface)
         self.step = 0
         self.colors = dict(colors or {})
@@ -119,7 +132,7 @@ class RunFigure(BlittedFigure):
             self.fig.set_facecolor(self.theme.background)
             self._build(grid, updates=updates, arrows=arrows, loss_panel=loss_panel)
             self.set_run(run)
-            self.fig.canvas.draw()  # lays the figure out once ...
+            lay_out(self.fig)  # once ...
         self.fig.set_layout_engine("none")  # ... and keeps that layout for every frame
 
     def _build(self, grid: Grid, *, updates: bool, arrows: bool, loss_panel: bool) -> None:
@@ -239,9 +252,10 @@ class RunFigure(BlittedFigure):
         self._legend_handles = styles
 
     def set_step(self, t: int) -> list[Artist]:
-        """Moves every path, head, bar and the title to step ``t``; returns the artists that
-        changed (all of them, for blitting)."""
-        t = int(np.clip(t, 0, self.run.steps))
+        """Moves every path, head, bar and the title to step ``t`` (an integer; one outside
+        ``0..run.steps`` shows the nearest end); returns the artists that changed (all of
+        them, for blitting)."""
+        t = int(np.clip(check_step(t), 0, self.run.steps))
         self.step = t
         changed: list[Artist] = []
         for panel in self.panels:

@@ -31,6 +31,7 @@ from matplotlib.text import Text
 
 from surfaces import Surface
 
+from ..checks import check_figure_size, check_step, check_text
 from ..errors import UsageError
 from ..maps.basins import _centres
 from ..maps.plot import DIVERGED, NOT_CONVERGED, minimum_colour
@@ -38,7 +39,7 @@ from ..resolve import resolve_surface
 from ..run import Run
 from ._blit import BlittedFigure
 from .animate import RunAnimation
-from .figure import display_name
+from .figure import display_name, lay_out
 from .panels import RunData, SurfacePanel, surface_grid
 from .theme import get_theme, rc_context
 
@@ -85,14 +86,14 @@ class FlowFigure(BlittedFigure):
         self.run, self.surface = run, resolve_surface(surface)
         self.theme = get_theme(theme)
         self.data = RunData.from_run(run, self.theme)
-        self.title = title if title is not None else display_name(self.surface)
+        self.title = check_text(title, "title") if title is not None else display_name(
+            self.surface)
         n_opt, k = self.data.n_opt, self.data.n_starts
         cols = min(n_opt, 4) if n_opt != 3 else 3
         rows = math.ceil(n_opt / cols)
         if size is None:
             size = (2.4 * cols + 0.4, 2.4 * rows + 1.0)
-        if dpi <= 0 or min(size) <= 0:
-            raise UsageError(f"size and dpi must be positive, got size={size}, dpi={dpi}")
+        size, dpi = check_figure_size(size, dpi)
         (x0, x1), (y0, y1) = self.surface.domain
         self.tol = near * math.hypot(x1 - x0, y1 - y0)
         self.pos = run.positions.astype(float).reshape(n_opt, k, run.steps + 1, 2)
@@ -123,7 +124,7 @@ class FlowFigure(BlittedFigure):
             self.step_text = self.fig.text(0, 0, "", fontsize=12, fontweight="bold")
             self._legend()
             self.set_step(0)
-            self.fig.canvas.draw()  # lays the figure out once ...
+            lay_out(self.fig)  # once ...
         self.fig.set_layout_engine("none")  # ... and keeps that layout for every frame
         # the step counter follows the (now placed) title
         x, y = self.title_text.get_position()
@@ -197,8 +198,9 @@ class FlowFigure(BlittedFigure):
         return [*lines, *values, self.step_text]
 
     def set_step(self, t: int) -> list[Artist]:
-        """Moves every particle to step ``t`` (a diverged one is gone from its step on)."""
-        t = int(np.clip(t, 0, self.run.steps))
+        """Moves every particle to step ``t`` (an integer, clipped to the run; a diverged
+        particle is gone from its step on)."""
+        t = int(np.clip(check_step(t), 0, self.run.steps))
         here = self.pos[:, :, t]
         minima = np.asarray(self.surface.minima, dtype=float).reshape(-1, 2)
         k = here.shape[1]

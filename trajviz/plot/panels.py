@@ -28,6 +28,8 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from surfaces import Surface
 
+from ..checks import check_text
+from ..errors import UsageError
 from ..resolve import resolve_device
 from ..run import Run
 from .theme import Theme
@@ -96,6 +98,8 @@ class RunData:
                                                                     strict=True)]
         names = [lab.split("(", 1)[0] for lab in opt_labels]
         legend = [_pretty_label(lab) for lab in opt_labels]
+        for text in dict.fromkeys(legend):  # a run file's labels are drawn: check them
+            check_text(text, "optimizer label")
         chosen = colors or {}
         per_opt = []
         for k in range(n_opt):
@@ -119,6 +123,61 @@ def _pretty_label(label: str) -> str:
 
 def _finite(a: np.ndarray) -> np.ndarray:
     return a[np.isfinite(a)]
+
+
+EXTREME = 1e100  # values beyond 1e±100 are divided down before any arithmetic on them
+LOSS_LIMIT = 1e300  # the loss axis shows at most this far
+LEVEL_LIMIT = 1e249  # matplotlib extends contours to ±1e250 (1e-250 on a log scale)
+
+
+def _scale(values: np.ndarray) -> float:
+    """What to divide a surface's finite ``values`` by before drawing them: the power of ten
+    of their largest magnitude when it is extreme, else 1. Dividing keeps their differences
+    and percentiles finite and their contour levels inside matplotlib's extend limits;
+    contours and colours are the same either way."""
+    big = float(np.abs(values).max())
+    if big == 0 or 1 / EXTREME <= big <= EXTREME:
+        return 1.0
+    return float(10.0 ** np.floor(np.log10(big)))
+
+
+def _min_value(surface: Surface, scale: float, values: np.ndarray) -> float:
+    """The surface's known minimum value divided by ``scale`` (the lowest value when
+    unknown)."""
+    known = surface.min_value
+    return values.min() / scale if known is None or not np.isfinite(known) else known / scale
+
+
+def _increasing(levels: np.ndarray, *, log: bool = False) -> bool:
+    """Whether matplotlib can contour at ``levels``: finite, strictly increasing and inside
+    its extend limits."""
+    return bool(np.isfinite(levels).all() and (np.diff(levels) > 0).all()
+                and levels[-1] < LEVEL_LIMIT
+                and (levels[0] > 1 / LEVEL_LIMIT if log else levels[0] > -LEVEL_LIMIT))
+
+
+def _log_levels(shifted: np.ndarray, count: int = 24) -> np.ndarray | None:
+    """Geometric levels over the positive part of ``shifted`` (``f - f*``), from its 0.5th
+    percentile (at least 1e-8 of its top); None when it has no usable log range."""
+    positive = shifted[np.isfinite(shifted) & (shifted > 0)]
+    if positive.size == 0:
+        return None
+    top = positive.max()
+    low = max(np.percentile(positive, 0.5), top * 1e-8)
+    with np.errstate(all="ignore"):
+        levels = np.geomspace(low, top, count) if low > 0 else np.full(count, np.nan)
+    return levels if _increasing(levels, log=True) else None
+
+
+def _linear_levels(values: np.ndarray, count: int = 24) -> np.ndarray:
+    """Even levels from the 0.5th to the 99.5th percentile of ``values``; a flat surface
+    (flat to float precision too) gets levels around its value: one colour."""
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    levels = np.linspace(lo, hi if hi > lo else lo + 1, count)
+    if not _increasing(levels):
+        half = abs(lo) / 2 or 1.0
+        levels = np.linspace(lo - half, lo + half, count)
+    return levels
 
 
 def _half_decade(value: float, *, up: bool) -> float:
@@ -157,30 +216,29 @@ class SurfacePanel:
         self._artists: list[Artist] = []
 
     def _draw_contours(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
+        """Filled contours on a log scale (where the surface asks for it and its range
+        allows), else a linear one; none when no value is finite."""
         values = _finite(z)
         if values.size == 0:
             return
-        cmap = self.theme.cmap
+        scale = _scale(values)
+        z = z / scale
+        drawn = None
         if self.surface.log_scale:
-            floor = min(values.min(), self.surface.min_value if self.surface.min_value
-                        is not None else values.min())
+            floor = min(values.min() / scale, _min_value(self.surface, scale, values))
             shifted = z - floor
-            positive = _finite(shifted[shifted > 0])
-            top = positive.max()
-            low = max(np.percentile(positive, 0.5), top * 1e-8)
-            levels = np.geomspace(low, top, 24)
-            shifted = np.clip(shifted, low, None)
-            self.ax.contourf(x, y, shifted, levels=levels, norm=LogNorm(low, top), cmap=cmap,
-                             zorder=Z_STATIC, extend="both")
-            self.ax.contour(x, y, shifted, levels=levels[::2], norm=LogNorm(low, top),
-                            colors=self.theme.muted, linewidths=0.4, alpha=0.55,
-                            zorder=Z_STATIC)
-        else:
-            lo, hi = np.percentile(values, [0.5, 99.5])
-            levels = np.linspace(lo, hi if hi > lo else lo + 1, 24)
-            self.ax.contourf(x, y, z, levels=levels, cmap=cmap, zorder=Z_STATIC, extend="both")
-            self.ax.contour(x, y, z, levels=levels[::2], colors=self.theme.muted,
-                            linewidths=0.4, alpha=0.55, zorder=Z_STATIC)
+            levels = _log_levels(shifted)
+            if levels is not None:
+                drawn = np.clip(shifted, levels[0], None), levels, LogNorm(levels[0],
+                                                                           levels[-1])
+        if drawn is None:
+            drawn = z, _linear_levels(values / scale), None
+        field, levels, norm = drawn
+        cmap = self.theme.cmap
+        self.ax.contourf(x, y, field, levels=levels, norm=norm, cmap=cmap, zorder=Z_STATIC,
+                         extend="both")
+        self.ax.contour(x, y, field, levels=levels[::2], norm=norm, colors=self.theme.muted,
+                        linewidths=0.4, alpha=0.55, zorder=Z_STATIC)
 
     def set_data(self, data: RunData) -> None:
         """Points the trajectories' artists at ``data`` (any count), restyled in place; the
@@ -278,10 +336,13 @@ class Surface3DPanel:
         self.ax, self.surface, self.theme = ax, surface, theme
         x, y, z = grid
         values = _finite(z)
-        self.floor = min(values.min(), surface.min_value if surface.min_value is not None
-                         else values.min())
-        positive = _finite(z - self.floor)
-        self.low = max(np.percentile(positive[positive > 0], 0.5), positive.max() * 1e-8)
+        if values.size == 0:
+            raise UsageError(f"surface {surface.spec!r} has no finite value on its domain "
+                             "(its values overflow): nothing to draw in 3-D")
+        self.scale = _scale(values)
+        self.floor = min(values.min() / self.scale, _min_value(surface, self.scale, values))
+        levels = _log_levels(z / self.scale - self.floor, 2)
+        self.low = levels[0] if levels is not None else 1.0
         zt = self.height(z)
         step = max(1, len(x) // 70)
         ax.plot_surface(x[::step, ::step], y[::step, ::step], zt[::step, ::step],
@@ -295,7 +356,8 @@ class Surface3DPanel:
         ax.set_ylim(np.nanmin(y), np.nanmax(y))
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-        ax.set_zlabel("log₁₀(f − f*)" if surface.log_scale else "f")
+        ax.set_zlabel("log₁₀(f − f*)" if surface.log_scale or self.scale == 1
+                      else f"f ÷ {self.scale:.0e}")
         ax.view_init(elev=38, azim=-125)
         pane = to_rgba(theme.background)
         for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
@@ -307,9 +369,13 @@ class Surface3DPanel:
             return self.surface.fn(torch.as_tensor(xy, dtype=torch.float64)).numpy()
 
     def height(self, z: np.ndarray) -> np.ndarray:
+        """The height drawn for values ``z``: ``z`` itself (divided by an extreme `_scale`),
+        or log10(z - f*) on a log scale (computed so that it never overflows)."""
         if not self.surface.log_scale:
-            return z
-        return np.log10(np.clip(z - self.floor, self.low, None))
+            return z if self.scale == 1 else z / self.scale
+        with np.errstate(all="ignore"):
+            shifted = np.clip(z / self.scale - self.floor, self.low, None)
+            return np.log10(shifted) + np.log10(self.scale)
 
     def set_data(self, data: RunData) -> None:
         for a in self._artists:
@@ -486,13 +552,14 @@ class LossPanel:
         values = _finite(y)
         ylim = None
         if values.size:
-            lo, hi = float(values.min()), float(values.max())
-            if log:
-                ylim = (float(10.0 ** np.floor(np.log10(lo / 2))),
-                        float(10.0 ** np.ceil(np.log10(hi * 2))))
-            else:
-                pad = 0.05 * (hi - lo or 1.0)
-                ylim = (lo - pad, hi + pad)
+            lo, hi = np.clip([values.min(), values.max()], -LOSS_LIMIT, LOSS_LIMIT)
+            with np.errstate(all="ignore"):
+                if log:  # decades; within 1e±300, where matplotlib's log ticks stay finite
+                    ylim = (float(10.0 ** max(np.floor(np.log10(lo / 2)), -300)),
+                            float(10.0 ** min(np.ceil(np.log10(hi * 2)), 300)))
+                else:
+                    pad = 0.05 * (hi - lo or 1.0)
+                    ylim = (float(lo - pad), float(hi + pad))
         yaxis = (label, log, ylim)
         if self._keys.get(ax.yaxis) != yaxis:
             if ax.get_yscale() != ("log" if log else "linear"):
