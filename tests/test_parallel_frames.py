@@ -39,7 +39,7 @@ def test_parallel_frames_equal_frames_rendered_alone(figure, helpers):
     assert len(together) == len(alone) == len(steps)
     for t, a, b in zip(steps, alone, together, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=f"step {t}")
-    assert _children() == before
+    assert _children() <= before  # no helper left (others may have ended meanwhile)
     np.testing.assert_array_equal(figure.render(int(steps[-1])), alone[-1])
 
 
@@ -56,7 +56,7 @@ def test_a_failing_helper_costs_only_its_frames(figure):
     before = _children()
     got = [int(f[0, 0, 0]) for f in parallel_frames(render, range(30), frame.shape, 2)]
     assert got == list(range(30))
-    assert _children() == before
+    assert _children() <= before  # no helper left (others may have ended meanwhile)
 
 
 def test_stopping_early_kills_and_reaps_the_helpers(figure):
@@ -66,7 +66,7 @@ def test_stopping_early_kills_and_reaps_the_helpers(figure):
     next(frames)
     assert len(_children() - before) == 2
     frames.close()
-    assert _children() == before
+    assert _children() <= before  # no helper left (others may have ended meanwhile)
 
 
 def test_an_error_here_kills_and_reaps_the_helpers():
@@ -82,7 +82,7 @@ def test_an_error_here_kills_and_reaps_the_helpers():
     with pytest.raises(ValueError, match="caller broke"):
         for _ in parallel_frames(render, range(40), frame.shape, 1):
             pass
-    assert _children() == before
+    assert _children() <= before  # no helper left (others may have ended meanwhile)
 
 
 def test_short_animations_and_single_cpus_render_alone(monkeypatch):
