@@ -79,6 +79,23 @@ def test_help_has_examples(capsys, argv):
     assert exit_info.value.code == 0 and "trajviz" in out
 
 
+@pytest.mark.parametrize("command", ["run", "animate", "plot", "lesson", "basins", "sweep",
+                                     "landscape"])
+def test_help_shows_examples_and_only_defaults_worth_telling(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert f"examples:\n  trajviz {command}" in out
+    assert "(default: None)" not in out and "(default: False)" not in out
+    options: list[str] = []  # each option's entry: its line and the indented ones after
+    for line in out.split("\n")[out.split("\n").index("options:"):]:
+        if line.startswith("  -"):
+            options.append(line)
+        elif line.startswith("   ") and options:
+            options[-1] += line
+    assert len(options) > 3 and not [o for o in options if o.count("default") > 1]
+
+
 def test_console_entry_point_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "trajviz", "list", "surfaces"],
                             capture_output=True, text=True, timeout=120)

@@ -85,7 +85,14 @@ title_type = option(lambda t: checks.check_text(t, "the title"), "title")
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples' line breaks and shows every default."""
+    """Keeps the examples' line breaks and shows every default that says something: not
+    ``None`` or an off flag, and not where the help already tells it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def add_command(sub: argparse._SubParsersAction, name: str, summary: str, examples: str
