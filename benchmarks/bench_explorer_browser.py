@@ -49,12 +49,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from _browser import CHROMIUM, headless_chromium, jupyter_lab  # noqa: E402
+from _browser import (  # noqa: E402
+    BUSY_CELLS,
+    CHROMIUM,
+    headless_chromium,
+    jupyter_lab,
+    open_and_run_all,
+)
 
-TIMEOUT_MS = 180_000
 POLL_MS = 25  # the harness polls on a timer, not every frame: it draws no frames itself
-BUSY_CELLS = """() => [...document.querySelectorAll('.jp-InputPrompt')]
-                      .some(e => e.textContent.includes('*'))"""
 
 # Runs before JupyterLab's own scripts: wraps WebSocket and the 2-D canvas context so that,
 # while armed, every message in or out and every write into the plot is timestamped.
@@ -221,12 +224,7 @@ def notebook(backends: list[str], steps: int) -> dict:
 
 
 def run_all(page, url: str, count: int) -> None:
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.locator(".jp-NotebookPanel").wait_for()
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    open_and_run_all(page, url)
     page.wait_for_function(f"() => document.querySelectorAll('.tv-explorer .tv-lr').length"
                            f" >= {count}")
     page.wait_for_function(f"() => !({BUSY_CELLS})()")

@@ -28,6 +28,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CHROMIUM = os.environ.get("TRAJVIZ_CHROMIUM", "/usr/bin/chromium")
+TIMEOUT_MS = 180_000
+BUSY_CELLS = """() => [...document.querySelectorAll('.jp-InputPrompt')]
+                      .some(e => e.textContent.includes('*'))"""
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run")
 
@@ -151,3 +154,14 @@ def headless_chromium(*, viewport: tuple[int, int] = (1400, 1000)) -> Iterator[o
                 context.close()
     finally:
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_and_run_all(page: object, url: str) -> None:
+    """Opens a notebook in JupyterLab (``page`` a Playwright page) once its kernel is idle
+    and runs all its cells from the menu, as a user does."""
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    page.locator(".jp-NotebookPanel").wait_for()
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()

@@ -26,15 +26,18 @@ except ImportError:
     pytest.skip("needs the 'browser' extra: see the README's real-browser test command",
                 allow_module_level=True)
 
-from _browser import CHROMIUM, headless_chromium, jupyter_lab  # noqa: E402
+from _browser import (  # noqa: E402
+    BUSY_CELLS,
+    CHROMIUM,
+    headless_chromium,
+    jupyter_lab,
+    open_and_run_all,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "02_explorer.ipynb"
 SHOTS = Path(os.environ.get("TRAJVIZ_ARTIFACTS", tempfile.gettempdir())) / "trajviz-browser"
-TIMEOUT_MS = 180_000
-BUSY_CELLS = """() => [...document.querySelectorAll('.jp-InputPrompt')]
-                      .some(e => e.textContent.includes('*'))"""
 
 
 def test_explorer_notebook_in_jupyterlab(tmp_path, capsys):
@@ -70,12 +73,7 @@ def test_explorer_notebook_in_jupyterlab(tmp_path, capsys):
 
 
 def run_and_drag(page, url: str, shoot) -> None:
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.locator(".jp-NotebookPanel").wait_for()
-    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    open_and_run_all(page, url)
 
     explorer = page.locator(".tv-explorer").first
     explorer.locator(".tv-lr .noUi-handle").wait_for()
