@@ -4,6 +4,7 @@ the rendering, however it ends."""
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -100,3 +101,18 @@ def test_save_writes_the_same_gif_with_and_without_helpers(figure, tmp_path):
     with pytest.raises(trajviz.UsageError, match="helpers"):
         trajviz.save(figure, tmp_path / "x.gif", helpers=-1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alone.gif", "helped.gif"]
+
+
+def test_helpers_may_finish_before_the_caller_takes_their_last_frames():
+    parent = os.getpid()
+    frame = np.zeros((8, 8, 3), np.uint8)
+
+    def render(t: int) -> np.ndarray:  # slow here, fast in the helpers: they finish first
+        if os.getpid() == parent:
+            time.sleep(0.01)
+        frame[:] = t
+        return frame
+
+    for helpers in (1, 2):
+        got = [int(f[0, 0, 0]) for f in parallel_frames(render, range(40), frame.shape, helpers)]
+        assert got == list(range(40))

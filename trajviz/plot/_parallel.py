@@ -3,11 +3,13 @@
 Drawing a frame is single-threaded Python and Agg, so an animation of hundreds of frames
 leaves every other core idle. After the static background is drawn, `parallel_frames` forks
 helpers that inherit the figure as it is; every process claims the next frame nobody has
-claimed yet (the caller, who also encodes every frame, claims only when the frame it needs
-next is still free), a helper renders into one of a few shared-memory slots and says which
-through a pipe, and the caller yields frames strictly in order. A helper that fails or dies
-only costs its frames, which the caller then renders itself; the caller kills and reaps
-every helper when it stops, however it stops.
+claimed yet, a helper renders into one of a few shared-memory slots and says which through
+a pipe, and the caller yields frames strictly in order. The caller also encodes every frame,
+so it renders only while it would otherwise wait: when the frame it needs next is still
+free, or a helper has not finished it yet (then the caller renders a later free frame and
+keeps it until its turn). A helper that fails or dies only costs its frames, which the
+caller then renders itself; the caller kills and reaps every helper when it stops, however
+it stops.
 """
 
 from __future__ import annotations
@@ -17,17 +19,20 @@ import logging
 import mmap
 import multiprocessing
 import os
+import select
 import signal
 import struct
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 SLOTS = 4  # frames a helper may render ahead of the caller
+AHEAD = 4  # frames the caller may render ahead of its turn while a helper is busy
 MIN_FRAMES = 24  # fewer are not worth a fork
 _MESSAGE = struct.Struct("ii")  # (frame index, slot)
 
@@ -61,24 +66,66 @@ def parallel_frames(render: Render, steps: Sequence[int], shape: tuple[int, int,
     claim = multiprocessing.get_context("fork").Value("l", 0)  # next frame nobody claimed
     owner = mmap.mmap(-1, max(n, 1))  # 0: this process, k: helper k
     procs: list[_Helper] = []
+    ahead: dict[int, np.ndarray] = {}  # frames rendered here before their turn (copies)
     try:
         for k in range(1, helpers + 1):
             procs.append(_fork_helper(k, render, steps, shape, claim, owner, procs))
         for i, t in enumerate(steps):
-            with claim.get_lock():
-                mine = claim.value == i
-                if mine:
-                    claim.value = i + 1
-            frame = None if mine else _receive(procs[owner[i] - 1], i, shape, size)
-            if frame is None:  # claimed here, or its helper failed
+            while i not in ahead and _claimed_by_helper(claim, owner, i):
+                h = procs[owner[i] - 1]
+                if len(ahead) >= AHEAD or _has_message(h):
+                    break
+                j = _claim_next(claim, n)
+                if j is None:
+                    break
+                ahead[j] = np.array(render(int(steps[j])))
+            if i in ahead:
+                yield ahead.pop(i)
+                continue
+            if owner[i] == 0:  # claimed here just now
                 yield render(int(t))
                 continue
-            frame, helper, slot = frame
+            got = _receive(procs[owner[i] - 1], i, shape, size)
+            if got is None:  # its helper failed
+                yield render(int(t))
+                continue
+            frame, helper, slot = got
             yield frame
-            os.write(helper.free, bytes([slot]))
+            _hand_back(helper, slot)
     finally:
         for h in procs:
             _stop(h)
+
+
+def _claimed_by_helper(claim: Any, owner: mmap.mmap, i: int) -> bool:
+    """Whether a helper has claimed frame ``i``; if nobody has, this process claims it."""
+    with claim.get_lock():
+        if claim.value == i:
+            claim.value = i + 1
+            owner[i] = 0
+            return False
+        return owner[i] != 0
+
+
+def _claim_next(claim: Any, n: int) -> int | None:
+    """Claims the next free frame for this process, or returns ``None`` if none is left."""
+    with claim.get_lock():
+        j = claim.value
+        if j >= n:
+            return None
+        claim.value = j + 1
+        return j
+
+
+def _hand_back(h: _Helper, slot: int) -> None:
+    """Gives ``slot`` back to helper ``h``, unless it has finished (nothing left to claim)."""
+    with contextlib.suppress(BrokenPipeError):
+        os.write(h.free, bytes([slot]))
+
+
+def _has_message(h: _Helper) -> bool:
+    """Whether helper ``h`` has sent something (a frame, or the end of its pipe)."""
+    return not h.alive or bool(select.select([h.ready], [], [], 0)[0])
 
 
 def _receive(h: _Helper, i: int, shape: tuple[int, int, int], size: int
@@ -95,7 +142,7 @@ def _receive(h: _Helper, i: int, shape: tuple[int, int, int], size: int
         if frame == i:
             view = np.frombuffer(h.slots, np.uint8, size, slot * size).reshape(shape)
             return view, h, slot
-        os.write(h.free, bytes([slot]))  # an older frame nobody waits for any more
+        _hand_back(h, slot)  # an older frame nobody waits for any more
     return None
 
 
