@@ -22,7 +22,7 @@ import torch
 
 import surfaces
 import trajviz
-from trajviz.resolve import resolve_device
+from trajviz import resolve_device
 
 SPEC = "adam:lr=0.01"
 

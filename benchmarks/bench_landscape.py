@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector
 
+from trajviz import resolve_device
 from trajviz.landscape import (
     Grid,
     PlaneEvaluator,
@@ -47,7 +48,6 @@ from trajviz.landscape import (
     random_plane,
 )
 from trajviz.landscape.distributed import context
-from trajviz.resolve import resolve_device
 
 
 def loss_landscapes_loop(model: nn.Module, plane, alpha: np.ndarray, beta: np.ndarray,

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 import surfaces
+from trajviz import resolve_device
 from trajviz.maps import basins, plot_basins, save_figure, sweep
-from trajviz.resolve import resolve_device
 
 OPT = "adam:lr=0.05"
 

@@ -23,8 +23,7 @@ from matplotlib.figure import Figure
 import surfaces
 import trajviz
 from trajviz import lessons
-from trajviz.cli._common import format_table
-from trajviz.summary import summarize
+from trajviz.summary import format_table, summarize
 
 SMALL = os.environ.get("TRAJVIZ_SMALL") == "1"
 FIG = dict(size=(7.5, 4.6), dpi=50 if SMALL else 100)

@@ -17,8 +17,6 @@ import sys
 from pathlib import Path
 
 import trajviz
-from trajviz._io import atomic_path
-from trajviz.cli._common import format_table
 from trajviz.landscape import (
     PlaneConfig,
     TrainConfig,
@@ -27,6 +25,7 @@ from trajviz.landscape import (
     load_dataset,
 )
 from trajviz.landscape.plot import save_landscape
+from trajviz.summary import format_table, save_table
 
 SMALL = os.environ.get("TRAJVIZ_SMALL") == "1"
 
@@ -50,10 +49,8 @@ def main() -> None:
                           samples=1000 if SMALL else None),
         meta={"model": "mlp"})
 
-    table = format_table(*land.table())
-    print(table)
-    with atomic_path(args.out / "accuracy.txt") as tmp:
-        tmp.write_text(table + "\n")
+    print(format_table(*land.table()))
+    save_table(*land.table(), args.out / "accuracy.txt")
 
     dpi = 50 if SMALL else 100
     save_landscape(land, args.out / "landscape.png", dpi=dpi)

@@ -2,6 +2,7 @@
 
 Each surface is defined once, as a differentiable torch function on ``(..., 2)`` tensors,
 with its plotting domain, known minima and saddles, and a teaching start point.
+``SurfaceFn`` is the type of that function: ``(..., 2)`` positions to ``(...)`` losses.
 
 Example:
     >>> import surfaces, torch
@@ -11,7 +12,7 @@ Example:
 """
 
 from . import classic, multimodal, quadratic  # noqa: F401  (registers the surfaces)
-from ._base import Surface, closest, defaults, get, names, register
+from ._base import Surface, SurfaceFn, closest, defaults, get, names, register
 from .stochastic import noisy
 
-__all__ = ["Surface", "closest", "defaults", "get", "names", "noisy", "register"]
+__all__ = ["Surface", "SurfaceFn", "closest", "defaults", "get", "names", "noisy", "register"]

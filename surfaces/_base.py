@@ -141,6 +141,7 @@ def register(factory: SurfaceFactory) -> SurfaceFactory:
 
 
 def names() -> list[str]:
+    """The registered surfaces' names, sorted (what `get` takes)."""
     return sorted(_REGISTRY)
 
 

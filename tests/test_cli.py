@@ -1,13 +1,17 @@
 """The CLI: happy paths, and one table of bad input (message, exit 2, no traceback, no file)."""
 
+import argparse
 import json
+import shlex
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from trajviz.cli import main
+from trajviz.cli import build_parser, join_coordinates, main
+
+COMMANDS = ["list", "run", "animate", "plot", "lesson", "basins", "sweep", "landscape"]
 
 
 def run_cli(capsys, *argv):
@@ -71,16 +75,62 @@ def test_unwritable_out_fails_before_any_work(capsys, monkeypatch):
     assert code == 2 and "does not exist" in err
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["list", "--help"]])
-def test_help_has_examples(capsys, argv):
+def help_text(capsys, *argv: str) -> str:
     with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    out = capsys.readouterr().out
-    assert exit_info.value.code == 0 and "trajviz" in out
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["run", "animate", "plot", "lesson", "basins", "sweep",
-                                     "landscape"])
+def examples(text: str) -> list[list[str]]:
+    """The command lines of a help's examples, continuation lines joined, comments and any
+    launcher before ``trajviz`` (``torchrun ... -m``) left out, as argument lists."""
+    block = text.split("examples:\n", 1)[1].replace("\\\n", " ")
+    lines = [line.split("#")[0] for line in block.splitlines() if "trajviz " in line]
+    return [words[words.index("trajviz") + 1:] for words in map(shlex.split, lines)]
+
+
+def test_top_level_help_names_every_command(capsys):
+    out = help_text(capsys)
+    assert all(f"    {command}" in out for command in COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_runnable_examples_of_its_command(capsys, command):
+    lines = examples(help_text(capsys, command))
+    assert len(lines) >= 2 and all(words[0] == command for words in lines)
+    for words in lines:  # each parses: its options exist and their values are valid
+        args = build_parser().parse_args(join_coordinates(words))
+        assert args.command == command and callable(args.func)
+
+
+def option_entries(text: str) -> dict[str, str]:
+    """Each option's help entry (its first line and the indented ones after), by its first
+    option string."""
+    entries: dict[str, str] = {}
+    lines = text.split("\n")
+    for line in lines[lines.index("options:"):lines.index("examples:")]:
+        if line.startswith("  -"):
+            name = line.split()[0].rstrip(",")
+            entries[name] = line
+        elif line.startswith("   ") and entries:
+            entries[name] += line
+    return entries
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_every_default_worth_telling(capsys, command):
+    entries = option_entries(help_text(capsys, command))
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [a for a in sub.choices[command]._actions if a.option_strings]
+    assert len(options) == len(entries)
+    for action in options:
+        if action.default is None or action.nargs == 0 or action.default == argparse.SUPPRESS:
+            continue
+        assert "default" in entries[action.option_strings[0]], action.option_strings
+
+
+@pytest.mark.parametrize("command", COMMANDS[1:])
 def test_help_shows_examples_and_only_defaults_worth_telling(capsys, command):
     with pytest.raises(SystemExit):
         main([command, "--help"])

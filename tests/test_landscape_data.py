@@ -12,8 +12,8 @@ import torch
 from _landscape import mnist_root
 
 from trajviz.errors import UsageError
-from trajviz.landscape import build_model, load_dataset, read_idx
-from trajviz.landscape.data import FILES
+from trajviz.landscape import build_model, load_dataset
+from trajviz.landscape.data import FILES, read_idx
 
 
 def _idx(array: np.ndarray) -> bytes:

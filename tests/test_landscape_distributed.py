@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import trajviz
 from trajviz.errors import UsageError
-from trajviz.landscape import Grid, batchnorm_mask, load_dataset, loss_landscape
+from trajviz.landscape import Grid, load_dataset, loss_landscape
+from trajviz.landscape.api import batchnorm_mask
 from trajviz.landscape.distributed import Checkpoints, Context, chunk_ranges, share
 
 ROOT = Path(__file__).resolve().parents[1]

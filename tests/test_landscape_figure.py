@@ -99,7 +99,7 @@ def test_the_slice_shows_the_grid_with_its_scale_centre_starts_ends_and_paths(la
     for k, seg in enumerate(drawn(panel.paths)):
         np.testing.assert_array_equal(seg, g.paths[k])
     assert panel.ax.get_xlabel() == axis_labels(g)[0] and axis_labels(g)[0].startswith("PC1")
-    legend = [t.get_text() for t in rf._legend.texts]
+    legend = [t.get_text() for t in rf.fig.legends[0].texts]
     for label, missed in zip(g.labels, g.meta["missed_steps"], strict=True):
         name = label.split("(")[0]
         assert any(t.startswith(name) and f"{100 * missed:.0f}% off the plane" in t
@@ -230,7 +230,7 @@ def test_3d_view_draws_the_paths_at_their_plane_loss(land):
     for k, line in enumerate(panel.lines):
         x, y, z = line.get_data_3d()
         np.testing.assert_array_equal(z, land.grid.path_plane_loss[k])
-    legend = [t.get_text() for t in rf._legend.texts]
+    legend = [t.get_text() for t in rf.fig.legends[0].texts]
     assert "end" not in legend and not any(t.startswith("plane centre") for t in legend)
     with pytest.raises(UsageError, match="unknown view"):
         LandscapeFigure(land.grids, view="1d")

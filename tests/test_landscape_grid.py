@@ -15,16 +15,14 @@ from trajviz.landscape import (
     Plane,
     PlaneEvaluator,
     build_model,
-    choose_centre,
     evaluate_grid,
-    filter_normalize,
-    grid_points,
     load_dataset,
     pca_plane,
     project,
     random_plane,
 )
-from trajviz.landscape.grid import ARRAYS, check_grid_size
+from trajviz.landscape.directions import choose_centre, filter_normalize
+from trajviz.landscape.grid import ARRAYS, check_grid_size, grid_points
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,11 @@ from trajviz.errors import UsageError
 from trajviz.landscape import (
     PlaneEvaluator,
     build_model,
-    grid_points,
     load_dataset,
     loss_landscape,
     random_plane,
 )
+from trajviz.landscape.grid import grid_points
 
 
 class Boom(RuntimeError):

@@ -23,9 +23,9 @@ from trajviz.landscape import (
     build_model,
     compute_landscape,
     hessian_plane,
-    plane_files,
 )
 from trajviz.landscape.hessian import hvp_operator, top_eigen
+from trajviz.landscape.pipeline import plane_files
 from trajviz.landscape.plot import axis_labels
 
 

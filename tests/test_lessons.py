@@ -90,10 +90,8 @@ def test_a_claim_that_stops_holding_fails_and_nothing_is_written(tmp_path):
 
 
 def test_cli_refuses_a_lesson_whose_claim_fails(tmp_path, monkeypatch, capsys):
-    from trajviz.lessons import _catalogue
-
     broken = replace(lessons.divergence(), claims=(DivergesAt("lr 0.21", step=5),))
-    monkeypatch.setitem(_catalogue.LESSONS, "divergence", lambda: broken)
+    monkeypatch.setattr(lessons, "get", lambda name: broken)  # what the command looks up
     monkeypatch.chdir(tmp_path)
     assert main(["lesson", "divergence"]) == 1
     out, err = capsys.readouterr()

@@ -12,6 +12,7 @@ import trajviz
 from trajviz.errors import UsageError
 from trajviz.maps import (
     BasinMap,
+    Outcomes,
     ParamAxis,
     SweepMap,
     basins,
@@ -260,3 +261,52 @@ def test_figures(tmp_path) -> None:
     with pytest.raises(UsageError, match="suffix must be one of"):
         save_figure(fig, tmp_path / "b.xyz")
     assert not (tmp_path / "b.xyz").exists()
+
+
+def test_basin_summary_gives_each_optimizer_s_shares_and_median_steps() -> None:
+    m = basins("himmelblau", "sgd:lr=0.03,adam:lr=0.05,sgd:lr=0.01", grid=12, steps=80,
+               progress=False)
+    summaries = m.summary()
+    assert [s.label for s in summaries] == m.labels
+    n = m.minimum[0].size
+    for k, s in enumerate(summaries):
+        conv, div = m.converged_at[k] >= 0, m.diverged_at[k] >= 0
+        assert (s.converged, s.diverged) == (conv.sum() / n, div.sum() / n)
+        np.testing.assert_allclose(s.per_minimum, [((m.minimum[k] == j) & conv).sum() / n
+                                                   for j in range(len(m.minima))])
+        assert s.not_converged == pytest.approx((~conv & ~div).sum() / n)
+        steps = m.converged_at[k][conv]
+        if not steps.size:
+            assert s.median_steps is None
+            continue
+        assert (steps < s.median_steps).sum() <= len(steps) // 2 < (steps <= s.median_steps).sum()
+    assert summaries[0].diverged > 0 and summaries[2].median_steps is not None
+
+
+def test_sweep_summary_names_the_best_run_that_did_not_diverge() -> None:
+    s = sweep(f"quadratic:kappa={KAPPA}", "sgd", ["lr=0.01:0.2:log:8"], steps=100,
+              progress=False)
+    summary = s.summary()
+    assert summary.runs == 8 and 0 < summary.diverged < 1
+    assert summary.diverged == s.diverged.mean() and summary.converged == s.converged.mean()
+    col = int(np.argmin(np.where(s.diverged[0], np.inf, s.final_loss[0])))
+    assert summary.best == {"lr": s.axes[0].values[col]}
+    assert summary.best_loss == s.final_loss[0, col]
+    every_run_diverges = sweep(f"quadratic:kappa={KAPPA}", "sgd", ["lr=1,2"], steps=50,
+                               progress=False).summary()
+    assert every_run_diverges.diverged == 1
+    assert (every_run_diverges.best, every_run_diverges.best_loss) == (None, None)
+
+
+@pytest.mark.parametrize("kind", [BasinMap, SweepMap], ids=["basins", "sweep"])
+def test_both_maps_are_outcomes(kind: type) -> None:
+    """One outcomes type: the arrays, their meaning and the derived masks are shared."""
+    assert issubclass(kind, Outcomes)
+    m = (basins("himmelblau", "sgd:lr=0.03", grid=6, steps=40, progress=False)
+         if kind is BasinMap else
+         sweep("himmelblau", "sgd", ["lr=0.01,0.03"], steps=40, progress=False))
+    arrays = m.outcome_arrays()
+    assert list(arrays) == ["final", "final_loss", "diverged_at", "converged_at", "minimum"]
+    assert arrays["final"].shape == (*arrays["minimum"].shape, 2)
+    np.testing.assert_array_equal(m.diverged, m.diverged_at >= 0)
+    np.testing.assert_array_equal(m.converged, m.converged_at >= 0)

@@ -19,6 +19,10 @@ def test_basins_command_writes_figure_and_npz(tmp_path, capsys) -> None:
     assert m.final.shape == (2, 12, 20, 2) and m.labels == ["sgd(lr=0.01)", "adam(lr=0.05)"]
     text = capsys.readouterr().out
     assert "sgd(lr=0.01)" in text and "wrote" in text
+    for s in m.summary():  # the table reports the library's summary
+        row = next(line.split() for line in text.splitlines() if line.startswith(s.label))
+        assert row[1] == f"{s.converged:.1%}" and row[-2] == f"{s.diverged:.1%}"
+        assert row[-1] == ("-" if s.median_steps is None else str(s.median_steps))
 
 
 def test_sweep_command_issue_syntax(tmp_path, capsys) -> None:

@@ -81,7 +81,7 @@ def test_diverged_trajectory_is_crossed_out_where_it_left():
     np.testing.assert_allclose(marks[0], run.positions[0, d - 1])
     assert not np.isfinite(marks[1]).any()
     assert not np.isfinite(rf.main.heads.get_offsets()[0]).any()
-    assert "diverged at step" in rf._legend.get_texts()[0].get_text()
+    assert "diverged at step" in rf.fig.legends[0].get_texts()[0].get_text()
 
 
 def test_many_starts_get_one_legend_entry_per_optimizer():
@@ -89,7 +89,7 @@ def test_many_starts_get_one_legend_entry_per_optimizer():
     run = trajviz.run("rosenbrock", "sgd:lr=1e-3,adam:lr=0.05", steps=20, starts=starts,
                       progress=False)
     rf = RunFigure(run, "rosenbrock", **SMALL)
-    labels = [t.get_text() for t in rf._legend.get_texts()]
+    labels = [t.get_text() for t in rf.fig.legends[0].get_texts()]
     assert labels == ["sgd  lr=0.001", "adam  lr=0.05", "minimum"]
     colors = rf.main.heads.get_facecolors()
     assert len({tuple(c) for c in colors[:4]}) == 1 and tuple(colors[0]) != tuple(colors[4])
@@ -191,10 +191,32 @@ def test_one_learning_rate_repaints_only_its_legend_entry():
     area = sum(r.width * r.height for r in repainted)
     h, w = full.shape[:2]
     assert 0 < area < 0.02 * w * h, [r.bounds for r in repainted]
-    legend = rf._legend.get_window_extent()
+    legend = rf.fig.legends[0].get_window_extent()
     assert all(legend.padded(3).contains(*r.min) and legend.padded(3).contains(*r.max)
                for r in repainted)
     np.testing.assert_array_equal(partial, full)
+
+
+@pytest.mark.parametrize("change", [
+    lambda rf: rf.loss.ax.set_ylabel("another label"),
+    lambda rf: rf.update_panels[0].ax.set_xlim(-1, 1),
+    lambda rf: rf.main.ax.axhline(0.5, color="red"),
+    lambda rf: rf.fig.legends[0].get_texts()[0].set_color("red"),
+    lambda rf: rf.fig.legends[0].get_texts()[1].set_text("a label much longer than before"),
+    lambda rf: rf.loss.ax.set_position([0.62, 0.2, 0.3, 0.25]),
+    lambda rf: rf.fig.text(0.1, 0.5, "a note"),
+], ids=["axis-label", "limits", "new-line", "legend-colour", "legend-relaid-out", "place",
+        "figure-text"])
+def test_a_change_made_through_matplotlib_is_repainted_as_a_full_draw_would(change):
+    """Nobody tells `redraw` what changed: it reads it from the artists."""
+    rf = RunFigure(himmelblau(), "himmelblau", **SMALL)
+    rf.set_step(12)
+    rf.redraw()
+    change(rf)
+    partial = np.array(rf.redraw())
+    h, w = partial.shape[:2]
+    assert 0 < sum(r.width * r.height for r in rf.repainted) < w * h
+    np.testing.assert_array_equal(partial[..., :3], rf.render(12))
 
 
 def test_a_step_repaints_nothing_but_the_moving_artists():
@@ -256,7 +278,7 @@ def test_precomputed_background_for_a_surface_without_minima():
 def test_plot_is_the_final_frame():
     run = bowl_run("adam:lr=0.1", steps=8)
     fig = trajviz.plot(run, "quadratic", **SMALL)
-    assert "step 8 / 8" in fig._suptitle.get_text()
+    assert "step 8 / 8" in fig.get_suptitle()
 
 
 def test_animate_returns_a_matplotlib_animation_over_the_frame_budget():

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import surfaces
 from trajviz import UsageError, parse_optimizers, parse_scheduler, plot, resolve_surface
+from trajviz._specs import parse_spec, split_specs
 from trajviz.cli import ParseError, build_parser, main
 from trajviz.landscape import Grid
 from trajviz.landscape.distributed import Checkpoints
@@ -23,7 +24,6 @@ from trajviz.maps import BasinMap, SweepMap
 from trajviz.optimizers import OPTIMIZERS, PRESETS, SCHEDULERS
 from trajviz.run import FIELDS as RUN_FIELDS
 from trajviz.run import Run
-from trajviz.specs import parse_spec, split_specs
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -1,7 +1,11 @@
+import inspect
+
 import pytest
+import torch
 
 from trajviz import UsageError
-from trajviz.specs import parse_spec, split_specs
+from trajviz._specs import parse_spec, split_specs
+from trajviz.optimizers import constructor_defaults, replace_entry
 
 
 @pytest.mark.parametrize(("text", "name", "kwargs"), [
@@ -44,3 +48,34 @@ def test_malformed_specs_say_where(text, message):
 ], ids=["plain", "kwargs-with-commas", "import-path"])
 def test_split_specs_keeps_kwargs_with_their_spec(text, specs):
     assert split_specs(text) == specs
+
+
+@pytest.mark.parametrize(("cls", "expected"), [
+    (torch.optim.Adam, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}),
+    (torch.optim.SGD, {"momentum": 0, "nesterov": False}),
+    (torch.optim.lr_scheduler.StepLR, {"step_size": inspect.Parameter.empty, "gamma": 0.1}),
+], ids=["adam", "sgd", "steplr"])
+def test_constructor_defaults_are_the_signature_s_after_what_the_class_is_built_on(cls, expected):
+    defaults = constructor_defaults(cls)
+    assert expected.items() <= defaults.items()
+    assert not {"self", "params", "optimizer"} & set(defaults)
+    defaults.clear()  # a fresh dict: the next call is not changed
+    assert constructor_defaults(cls)
+
+
+def test_constructor_defaults_of_a_class_without_a_readable_signature_are_empty():
+    import math
+
+    class Opaque(torch.optim.SGD):
+        __init__ = math.hypot  # a builtin with no signature to read
+
+    with pytest.raises(ValueError):
+        inspect.signature(Opaque.__init__)
+    assert constructor_defaults(Opaque) == {}
+
+
+def test_replace_entry_sets_one_entry_of_a_tuple_hyperparameter():
+    assert replace_entry((0.9, 0.999), 0, 0.5) == (0.5, 0.999)
+    assert replace_entry([0.9, 0.999], 1, 0.99) == (0.9, 0.99)
+    with pytest.raises(IndexError):
+        replace_entry((0.9, 0.999), 2, 0.5)

@@ -1,5 +1,6 @@
-"""The notebook explorer without a browser: what each control re-runs, what the UI shows for
-divergence and bad input, clicks, export, and the run cache's slicing and splitting."""
+"""The notebook explorer without a browser: its state alone (what each change re-runs), what
+each control re-runs, what the UI shows for divergence and bad input, clicks, export, and the
+run cache's slicing and splitting."""
 
 import io
 
@@ -12,7 +13,9 @@ import trajviz
 import trajviz.landscape
 from trajviz import UsageError
 from trajviz.optimizers import OptimizerSpec
-from trajviz.widgets import Explorer, explore
+from trajviz.plot import RunFigure
+from trajviz.teaching import teaching
+from trajviz.widgets import Explorer, ExplorerState, explore
 from trajviz.widgets._cache import concat_runs, split_run, truncate_run
 
 SMALL = dict(size=(5, 3.5), dpi=40, backend="image", device="cpu")
@@ -34,6 +37,81 @@ def image(ui: Explorer) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(ui.view.widget.value)).convert("RGB"))
 
 
+# ---- the state alone, no widget ----------------------------------------------------------
+
+
+def state() -> ExplorerState:
+    """The explorer's state with its first run done, Adam chosen to edit."""
+    s = ExplorerState("rosenbrock", FOUR, steps=40, device="cpu")
+    assert s.fetch().computed == 4
+    s.target = "adam"
+    return s
+
+
+@pytest.mark.parametrize(("change", "rerun"), [
+    (lambda s: s.set_hyper("lr", 0.02), 1),
+    (lambda s: s.set_hyper("lr", 0.1), 0),  # Adam's teaching rate on rosenbrock: unchanged
+    (lambda s: setattr(s, "steps", 20), 0),
+    (lambda s: setattr(s, "steps", 60), 4),
+    (lambda s: setattr(s, "start", (0.5, 1.5)), 4),
+    (lambda s: setattr(s, "scheduler", "steplr:step_size=10"), 4),
+    (lambda s: s.set_optimizers(["sgd", "adam", "adagrad"]), 1),
+    (lambda s: s.set_optimizers(["adam"]), 0),
+    (lambda s: s.choose_surface("quadratic"), 4),
+], ids=["new-lr", "same-lr", "fewer-steps", "more-steps", "start", "scheduler",
+        "add-optimizer", "drop-optimizers", "surface"])
+def test_state_reruns_only_what_a_change_touched(change, rerun):
+    s = state()
+    change(s)
+    fetch = s.fetch()
+    assert fetch.computed == rerun and fetch.run.labels == [spec.label for spec in s.specs()]
+
+
+def test_state_edits_one_entry_of_a_tuple_and_drops_a_default():
+    s = state()
+    s.set_hyper("beta2", 0.99)
+    assert s.settings["adam"]["betas"] == (0.9, 0.99)
+    assert (s.hypers()["beta1"], s.hypers()["beta2"]) == (0.9, 0.99)
+    s.set_hyper("beta2", 0.999)  # torch's default again: the label does not name it
+    assert "betas" not in s.settings["adam"]
+    s.set_hyper("lr", 0.0123456)
+    assert s.settings["adam"]["lr"] == 0.0123
+    s.target = "momentum"
+    assert "beta1" not in s.hypers() and s.hypers()["momentum"] == 0.9
+    s.set_hyper("nesterov", True)
+    s.set_hyper("momentum", 0.9)  # the preset's value
+    assert s.settings["momentum"] == {"lr": 0.001, "nesterov": True}
+
+
+def test_state_surface_brings_its_teaching_settings():
+    s = ExplorerState("rosenbrock", ["sgd:lr=0.5", "adam"], device="cpu")
+    assert s.settings == {"sgd": {"lr": 0.5}, "adam": {"lr": teaching("rosenbrock").lr["adam"]}}
+    s.choose_surface("quadratic")
+    quadratic = trajviz.resolve_surface("quadratic")
+    assert s.settings["sgd"]["lr"] == teaching("quadratic").lr["sgd"]
+    assert (s.steps, s.start) == (teaching("quadratic").steps, quadratic.start)
+    s.steps = 30
+    s.set_surface_params({"kappa": 50.0})
+    assert s.surface.spec == "quadratic:kappa=50.0" and s.steps == 30
+    with pytest.raises(UsageError, match="kappa"):
+        s.set_surface_params({"kappa": -1.0})
+    assert s.surface.spec == "quadratic:kappa=50.0"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: setattr(s, "scheduler", "warmup"), "valid schedulers"),
+    (lambda s: s.set_optimizers([]), "no optimizer selected"),
+], ids=["scheduler", "no-optimizer"])
+def test_state_bad_input_raises_on_fetch(change, message):
+    s = state()
+    change(s)
+    with pytest.raises(UsageError, match=message):
+        s.fetch()
+
+
+# ---- the explorer ------------------------------------------------------------------------
+
+
 def test_builds_and_shows_every_optimizer(ui):
     assert ui.run.labels == [s.label for s in ui.specs()]
     assert ui.run.steps == 40 and ui.controls["step"].max == 40
@@ -41,12 +119,22 @@ def test_builds_and_shows_every_optimizer(ui):
     assert ui.timings[-1].rerun == 4 and ui.controls["status"].value == ""
 
 
+def test_the_picture_is_the_run_drawn_on_its_own(ui, device):
+    run = trajviz.run("rosenbrock", [s.spec for s in ui.specs()], steps=40, device=device,
+                      progress=False)
+    own = RunFigure(run, "rosenbrock", size=SMALL["size"], dpi=SMALL["dpi"])
+    own.set_step(40)
+    jpeg = io.BytesIO()
+    Image.fromarray(own.redraw(full=True)[..., :3]).save(jpeg, format="jpeg", quality=92,
+                                                         subsampling=0)
+    assert ui.view.widget.value == jpeg.getvalue()
+
+
 def test_moving_one_learning_rate_reruns_that_optimizer_only(ui, device):
-    before = ui.run
-    calls = ui._cache.engine_calls
+    before, shown = ui.run, image(ui)
     ui.controls["target"].value = "adam"
     ui.controls["lr"].value = 0.02
-    assert ui.timings[-1].rerun == 1 and ui._cache.engine_calls == calls + 1
+    assert ui.timings[-1].rerun == 1 and ui.timings[-1].engine_s > 0
     after, r = ui.run, rows(ui, "adam")
     assert after.labels[r][0] == "adam(lr=0.02)"
     fresh = trajviz.run("rosenbrock", "adam:lr=0.02", steps=40, device=device, progress=False)
@@ -55,7 +143,10 @@ def test_moving_one_learning_rate_reruns_that_optimizer_only(ui, device):
     for other in ("sgd", "momentum", "rmsprop"):
         np.testing.assert_array_equal(after.positions[rows(ui, other)],
                                       before.positions[rows(ui, other)])
-    assert not np.array_equal(image(ui), np.zeros_like(image(ui)))
+    assert not np.array_equal(image(ui), shown)
+    ui.controls["lr"].value = 0.1  # back to the first run: from the cache, the same picture
+    assert ui.timings[-1].rerun == 0 and ui.timings[-1].engine_s < ui.timings[-2].engine_s
+    np.testing.assert_array_equal(image(ui), shown)
 
 
 @pytest.mark.parametrize(("control", "value"), [("lr", 0.0234), ("steps", 30), ("step", 7)],

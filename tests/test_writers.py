@@ -1,5 +1,8 @@
 """Writers: GIF / MP4 / PNG / frame folders decode to what was rendered; errors are clear."""
 
+import gc
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -86,12 +89,30 @@ def test_folder_gets_numbered_frames(figure, tmp_path):
     np.testing.assert_array_equal(last, figure.render(figure.run.steps))
 
 
-def test_static_figure_saves_as_png_only(tmp_path):
-    fig = trajviz.plot(trajviz.run("booth", "adam:lr=1", steps=5, progress=False), "booth",
-                       **SMALL)
-    assert save(fig, tmp_path / "f.png").stat().st_size > 0
-    with pytest.raises(UsageError, match="only be saved as .png"):
-        save(fig, tmp_path / "f.gif")
+@pytest.fixture(scope="module")
+def still():
+    return trajviz.plot(trajviz.run("booth", "adam:lr=1", steps=5, progress=False), "booth",
+                        **SMALL)
+
+
+@pytest.mark.parametrize("name, start", [
+    ("f.png", b"\x89PNG"), ("f.svg", b"<?xml"), ("F.PDF", b"%PDF"),
+], ids=["png", "svg", "pdf"])
+def test_static_figure_saves_in_the_format_its_extension_names(still, name, start, tmp_path):
+    path = save(still, tmp_path / name)
+    assert path == tmp_path / name and path.read_bytes().startswith(start)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+@pytest.mark.parametrize("name, writer, match", [
+    ("f.gif", None, r"only be saved as \.png, \.svg, \.pdf, not .*f\.gif"),
+    ("f.jpg", None, r"only be saved as \.png"),
+    ("f.png", "png", "writer= is for animations"),
+], ids=["gif", "jpg", "writer"])
+def test_static_figure_refuses_other_formats(still, name, writer, match, tmp_path):
+    with pytest.raises(UsageError, match=match):
+        save(still, tmp_path / name, writer=writer)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("name, match", [
@@ -115,18 +136,43 @@ def test_missing_encoder_says_what_to_install(monkeypatch):
 
 
 class FailingWriter(CountingWriter):
-    def write(self, path, frames, *, fps, n_frames, sample=None):
-        from trajviz._io import atomic_path
+    """Writes half a file where it is told to, then fails, cleaning up nothing."""
 
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(b"half a file")
-            raise RuntimeError("encoder crashed")
+    def write(self, path, frames, *, fps, n_frames, sample=None):
+        path.write_bytes(b"half a file")
+        raise RuntimeError("encoder crashed")
 
 
 def test_failed_write_leaves_nothing(figure, tmp_path):
     with pytest.raises(RuntimeError, match="encoder crashed"):
         save(figure, tmp_path / "x.count", writer=FailingWriter())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_the_file_it_would_have_replaced(figure, tmp_path):
+    (tmp_path / "x.count").write_bytes(b"the old file")
+    with pytest.raises(RuntimeError, match="encoder crashed"):
+        save(figure, tmp_path / "x.count", writer=FailingWriter())
+    assert [p.name for p in tmp_path.iterdir()] == ["x.count"]
+    assert (tmp_path / "x.count").read_bytes() == b"the old file"
+
+
+def deletion_warnings(save_it: bool, tmp_path) -> list[str]:
+    """matplotlib's warnings as an animation is deleted, after `save` or without it."""
+    run = trajviz.run("quadratic", "adam:lr=0.1", steps=10, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        anim = trajviz.animate(run, "quadratic", frames=3, **SMALL)
+        if save_it:
+            save(anim, tmp_path / "a.gif")
+        del anim
+        gc.collect()
+    return [str(w.message) for w in caught if "deleted without rendering" in str(w.message)]
+
+
+def test_a_saved_animation_is_deleted_without_matplotlibs_warning(tmp_path):
+    assert deletion_warnings(True, tmp_path) == []
+    assert deletion_warnings(False, tmp_path) != []  # the warning itself still works
 
 
 def test_palette_maps_its_colours_to_themselves_and_others_to_the_nearest():

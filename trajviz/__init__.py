@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from surfaces import Surface  # noqa: E402
 
+from ._resolve import resolve_device, resolve_surface  # noqa: E402
 from .engine import run  # noqa: E402
 from .errors import UsageError  # noqa: E402
 from .optimizers import (  # noqa: E402
@@ -21,7 +22,7 @@ from .optimizers import (  # noqa: E402
     parse_scheduler,
 )
 from .plot import RunFigure, animate, plot, save  # noqa: E402
-from .resolve import resolve_device, resolve_surface  # noqa: E402
+from .race import teaching_animation, teaching_run  # noqa: E402
 from .run import Run  # noqa: E402
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "run",
     "save",
     "sweep",
+    "teaching_animation",
+    "teaching_run",
 ]
 
 

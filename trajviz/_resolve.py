@@ -18,9 +18,9 @@ import torch
 import surfaces
 from surfaces import Surface
 
+from ._specs import Spec, parse_spec
 from .checks import shown
 from .errors import UsageError, UsageTypeError, UserCodeError, guarded, user_code
-from .specs import Spec, parse_spec
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DEVICES = ("auto", "cpu", "cuda")
@@ -134,10 +134,12 @@ def resolve_dtype(name: str | torch.dtype = "float32") -> torch.dtype:
                          f"{', '.join(DTYPES)}") from None
 
 
-def import_object(path: str, kind: str) -> Any:
+def import_object(path: str, kind: str, *, base: type | None = None) -> Any:
     """``package.module:attribute``, imported: this runs that module's code, so only a path
     the user gave is ever imported. An exception in the module is the user's
-    (`trajviz.errors.UserCodeError`); a missing module or attribute is a `UsageError`."""
+    (`trajviz.errors.UserCodeError`); a missing module or attribute, or with ``base`` an
+    attribute that is not a subclass of it, is a `UsageError`. ``kind`` (``surface``,
+    ``optimizer``, ``scheduler``) names it in messages."""
     module_name, _, attr = path.rpartition(":")
     if not module_name or not attr:
         raise UsageError(f"cannot import {kind} {path!r}: expected package.module:attribute")
@@ -149,10 +151,14 @@ def import_object(path: str, kind: str) -> Any:
             raise
         raise UsageError(f"cannot import {kind} {path!r}: {e.error}") from None
     try:
-        return getattr(module, attr)
+        obj = getattr(module, attr)
     except AttributeError:
         raise UsageError(f"cannot import {kind} {path!r}: module {module_name!r} has no "
                          f"attribute {attr!r}") from None
+    if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
+        raise UsageError(f"{kind} {path!r} is not a {base.__module__}.{base.__qualname__} "
+                         "subclass")
+    return obj
 
 
 def _import_surface(path: str, params: dict[str, object]) -> Surface:

@@ -24,43 +24,16 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from surfaces import Surface
+from surfaces import SurfaceFn
 
+from ._divergence import point_in_bounds
 from .checks import check_memory
 from .optimizers import OptimizerSpec, SchedulerSpec, torch_refused
-
-LossFn = Callable[[Tensor], Tensor]
-
-
-def default_bound(surface: Surface) -> float:
-    """Where a run counts as diverged unless told otherwise: 1000 times the domain's extent."""
-    return 1000.0 * max(hi - lo for lo, hi in surface.domain)
-
 
 # Elements per intra-op thread: below this an operation's share is a few tens of
 # microseconds, and a parallel region costs more than it saves; on a busy machine every
 # region also waits for its slowest thread, which the scheduler may have put aside.
 ELEMENTS_PER_THREAD = 1 << 18
-
-
-def fine_rows(pos: Tensor, loss: Tensor, grad: Tensor | None, bound: float) -> Tensor:
-    """The divergence rule, per row: a finite loss and gradient and both coordinates within
-    ``bound`` (NaN fails). Column by column: on a CPU, reductions over a trailing
-    dimension of 2 cost several times more."""
-    x, y = pos[:, 0], pos[:, 1]
-    ok = torch.isfinite(loss) & (x.abs() <= bound) & (y.abs() <= bound)
-    if grad is not None:
-        ok &= torch.isfinite(grad[:, 0]) & torch.isfinite(grad[:, 1])
-    return ok
-
-
-def all_fine(pos: Tensor, loss: Tensor, grad: Tensor | None, bound: float) -> bool:
-    """Whether `fine_rows` holds for every row, from whole-tensor reductions (much cheaper
-    on a CPU than per-row ones; it waits for the device). A sum is finite only if every
-    term is; a False from a sum of finite values that overflows only costs `fine_rows`."""
-    total = pos.sum() + loss.sum() + (0 if grad is None else grad.sum())
-    lo, hi = torch.aminmax(pos)
-    return bool(torch.isfinite(total) & (lo >= -bound) & (hi <= bound))
 
 
 @contextmanager
@@ -100,16 +73,19 @@ class _PerRun:
 class Stepper:
     """Advances runs ``x0[i]`` (``(n, 2)``), block by block, one optimizer step at a time.
 
+    `walk` is the one step loop: the engine records what it yields, the maps reduce it.
+
     Args:
-        fn: the loss of each point, ``(n, 2) -> (n,)``.
+        fn: the surface's loss of each point, ``(n, 2) -> (n,)``.
         blocks: which spec moves which rows; together they cover ``0..n`` in order.
         x0: start points.
         scheduler: one LR scheduler per optimizer, stepped after each step.
-        bound: a per-run optimizer stops at a coordinate beyond it (or a non-finite one).
+        bound: the divergence bound (finite); a per-run optimizer stops at a point beyond
+            it (`trajviz._divergence.point_in_bounds`).
     """
 
-    def __init__(self, fn: LossFn, blocks: Sequence[Block], x0: Tensor, *,
-                 scheduler: SchedulerSpec | None = None, bound: float = float("inf")) -> None:
+    def __init__(self, fn: SurfaceFn, blocks: Sequence[Block], x0: Tensor, *,
+                 scheduler: SchedulerSpec | None = None, bound: float) -> None:
         self.fn, self.blocks, self.bound = fn, list(blocks), bound
         check_memory("the optimizers' state", sum(
             b.spec.state_bytes() * (1 if b.spec.elementwise else b.rows.stop - b.rows.start)
@@ -165,6 +141,17 @@ class Stepper:
 
         return closure
 
+    def walk(self, steps: int) -> Iterator[tuple[int, Tensor, Tensor | None]]:
+        """Yields ``(t, loss, grad)`` at every step ``t`` from 0 to ``steps`` (`evaluate`;
+        no gradient at the last), and takes step ``t`` when asked for the next. While the
+        caller holds step ``t``, `pos` is its position, `block_lrs` the learning rates
+        step ``t`` will use and `evals` the evaluations step ``t - 1`` took."""
+        for t in range(steps + 1):
+            loss, grad = self.evaluate(with_grad=t < steps)
+            yield t, loss, grad
+            if t < steps:
+                self.step()
+
     def evaluate(self, *, with_grad: bool = True) -> tuple[Tensor, Tensor | None]:
         """Every run's loss ``(n,)`` and gradient ``(n, 2)`` at the current positions, from
         one batched pass; the gradient also lands in the optimizers' ``.grad``."""
@@ -197,8 +184,7 @@ class Stepper:
             else:
                 run.optimizer.step()
                 run.evals = 1
-            p = self.pos[run.row]
-            run.stopped = not bool(torch.isfinite(p).all() and p.abs().max() <= self.bound)
+            run.stopped = not point_in_bounds(self.pos[run.row], self.bound)
         for sched in self.schedulers:
             if isinstance(sched, ReduceLROnPlateau):  # on the sum of its own runs' losses
                 sched.step(self._metric(sched.optimizer))

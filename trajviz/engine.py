@@ -1,7 +1,8 @@
 """The engine: many trajectories of real ``torch.optim`` optimizers, recorded step by step.
 
 Batching and exactness live in `stepper.Stepper`; the engine lays the optimizers x starts
-out as blocks of rows, records every step, and finds where trajectories diverged.
+out as blocks of rows and records every step of `Stepper.walk`, with where each trajectory
+diverged (`trajviz._divergence`).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from tqdm.auto import tqdm
 
 from surfaces import Surface
 
-from .checks import check_memory, number
-from .checks import seed as check_seed
+from ._divergence import FirstBadStep, first_bad_steps
+from ._settings import resolve_settings
+from ._stepper import Block, Stepper, intra_op_threads
+from .checks import check_memory
 from .errors import UsageError, UsageTypeError
-from .optimizers import OptimizerSpec, SchedulerSpec, as_scheduler, parse_optimizers
-from .provenance import provenance
-from .resolve import resolve_device, resolve_dtype, resolve_surface
+from .optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers
 from .run import Run
-from .stepper import Block, Stepper, all_fine, default_bound, fine_rows, intra_op_threads
 
 log = logging.getLogger(__name__)
 
@@ -67,35 +67,31 @@ def run(
         >>> r.positions.shape
         (2, 101, 2)
     """
-    steps = number(steps, "steps", integer=True, lo=1)
-    check_seed(seed)
-    surf = resolve_surface(surface)
+    cfg = resolve_settings(surface, steps=steps, scheduler=scheduler, device=device,
+                           dtype=dtype, seed=seed, bound=bound)
+    steps, dt = cfg.steps, cfg.dtype
     specs = parse_optimizers(optimizers)
-    sched = as_scheduler(scheduler)
-    dev, dt = resolve_device(device), resolve_dtype(dtype)
-    x0 = _starts(surf, starts, dev, dt)
+    x0 = _starts(cfg.surface, starts, cfg.device, dt)
     check_memory(f"a run of {len(specs) * len(x0)} trajectories x {steps} steps",
                  Run.nbytes(len(specs) * len(x0), steps, dt.itemsize))
-    bound = default_bound(surf) if bound is None else number(bound, "bound", lo=0, lo_open=True)
-    torch.manual_seed(seed)
+    torch.manual_seed(cfg.seed)
 
     k = len(x0)
     blocks = [Block(spec, slice(i * k, (i + 1) * k)) for i, spec in enumerate(specs)]
     n = len(blocks) * k
     with intra_op_threads(n):
-        stepper = Stepper(surf.fn, blocks, x0.repeat(len(specs), 1), scheduler=sched,
-                          bound=bound)
-        history = _History(n, steps, bound, dev, dt)
+        stepper = Stepper(cfg.surface.fn, blocks, x0.repeat(len(specs), 1),
+                          scheduler=cfg.scheduler, bound=cfg.bound)
+        history = _History(n, steps, cfg.bound, cfg.device, dt)
         lrs: list[list[float]] = []
-        for t in tqdm(range(steps + 1), desc=f"{surf.name}", unit="step",
-                      disable=_quiet(progress), delay=0.5, leave=False):
-            loss, grad = stepper.evaluate(with_grad=t < steps)
+        for t, loss, grad in tqdm(stepper.walk(steps), total=steps + 1, desc=cfg.surface.name,
+                                  unit="step", disable=_quiet(progress), delay=0.5,
+                                  leave=False):
             history.record(t, stepper.pos, loss, grad)
+            if t:
+                history.record_evals(t - 1, stepper.evals())
             if t < steps:
                 lrs.append(stepper.block_lrs())
-                stepper.step()
-                for row, evals in stepper.evals().items():
-                    history.evals[t, row] = evals
         diverged_at = history.finish()
 
     log.debug("run finished: %d trajectories, %d diverged", len(diverged_at),
@@ -105,7 +101,7 @@ def run(
         "optimizers": [s.describe() for s in specs],
         "n_starts": len(x0),
         "steps": steps,
-        **provenance(surf, scheduler=sched, seed=seed, dtype=dt, device=dev, bound=bound),
+        **cfg.provenance(),
     }
     lr = np.asarray(lrs, dtype=np.float64).T  # (blocks, steps)
     # one row per trajectory; a single block's rows share one read-only row of memory
@@ -149,52 +145,44 @@ class _History:
 
     def __init__(self, n: int, steps: int, bound: float, dev: torch.device,
                  dt: torch.dtype) -> None:
-        self.streamed = n * (steps + 1) > STREAMED_ELEMENTS
-        take = _SPARE.take if self.streamed and dev.type == "cpu" else _fresh
+        streamed = n * (steps + 1) > STREAMED_ELEMENTS
+        take = _SPARE.take if streamed and dev.type == "cpu" else _fresh
         self._arrays: dict[str, np.ndarray | None] = {}
         for name, shape in (("pos", (steps + 1, n, 2)), ("loss", (steps + 1, n)),
                             ("grad", (steps, n, 2)), ("updates", (steps, n, 2))):
             tensor, self._arrays[name] = take(shape, dt, dev)
             setattr(self, name, tensor)
         self.bound = bound
-        self.diverged_at = torch.full((n,), -1, dtype=torch.int64, device=dev)
+        # a streamed history is checked step by step, any other in `finish`
+        self.divergence = FirstBadStep(n, bound, dev) if streamed else None
         self._evals: Tensor | None = None  # only closure optimizers take other than one
 
-    @property
-    def evals(self) -> Tensor:
+    def record_evals(self, t: int, evals: dict[int, int]) -> None:
+        """The loss evaluations step ``t`` took, by row (rows not named took one)."""
+        if not evals:
+            return
         if self._evals is None:
             self._evals = torch.ones(self.grad.shape[:2], dtype=torch.int32)
-        return self._evals
+        for row, count in evals.items():
+            self._evals[t, row] = count
 
     def record(self, t: int, pos: Tensor, loss: Tensor, grad: Tensor | None) -> None:
         self.pos[t] = pos
         self.loss[t] = loss
         if grad is not None:
             self.grad[t] = grad
-        if not self.streamed:
+        if self.divergence is None:
             return
         if t:
             torch.sub(pos, self.pos[t - 1], out=self.updates[t - 1])
-        if pos.device.type == "cpu" and all_fine(pos, loss, grad, self.bound):
-            return  # the usual case, from a few whole-tensor reductions
-        self._mark(t, fine_rows(pos, loss, grad, self.bound))
+        self.divergence.update(t, pos, loss, grad)
 
     def finish(self) -> Tensor:
-        """Each trajectory's first step with a non-finite loss or gradient or a coordinate
-        beyond the bound (NaN fails that test too), or -1."""
-        if not self.streamed:
-            torch.sub(self.pos[1:], self.pos[:-1], out=self.updates)
-            steps, n = self.grad.shape[:2]
-            ok = torch.ones(steps + 1, n, dtype=torch.bool, device=self.pos.device)
-            ok[:-1] = fine_rows(self.pos[:-1].reshape(-1, 2), self.loss[:-1].reshape(-1),
-                                self.grad.reshape(-1, 2), self.bound).view(steps, n)
-            ok[-1] = fine_rows(self.pos[-1], self.loss[-1], None, self.bound)
-            first = (~ok).to(torch.uint8).argmax(0)
-            self.diverged_at = torch.where(ok.all(0), -1, first)
-        return self.diverged_at
-
-    def _mark(self, t: int, ok: Tensor) -> None:
-        self.diverged_at.masked_fill_(~ok & (self.diverged_at < 0), t)
+        """Each trajectory's first step that breaks the divergence rule, or -1."""
+        if self.divergence is not None:
+            return self.divergence.at
+        torch.sub(self.pos[1:], self.pos[:-1], out=self.updates)
+        return first_bad_steps(self.pos, self.loss, self.grad, self.bound)
 
     def to_run(self, diverged_at: Tensor, lr: np.ndarray, meta: dict) -> Run:
         """The records, with everything from a trajectory's divergence on set to NaN."""

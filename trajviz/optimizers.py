@@ -11,7 +11,7 @@ import functools
 import inspect
 import math
 import numbers
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,10 +21,10 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from surfaces import closest
 
+from ._resolve import import_object
+from ._specs import format_kwargs, parse_spec, split_specs
 from .checks import check_memory, shown
 from .errors import UsageError, UsageTypeError, UserCodeError, guard_method, user_code
-from .resolve import import_object
-from .specs import format_kwargs, parse_spec, split_specs
 
 
 def _classes(module: object, base: type) -> dict[str, type]:
@@ -175,7 +175,7 @@ def parse_optimizer(text: str, *, imports: bool = True) -> OptimizerSpec:
     if key in OPTIMIZERS:
         return OptimizerSpec(key, OPTIMIZERS[key], spec.kwargs)
     if ":" in spec.name and imports:
-        return OptimizerSpec(spec.name, _import_class(spec.name, Optimizer, "optimizer"),
+        return OptimizerSpec(spec.name, import_object(spec.name, "optimizer", base=Optimizer),
                              spec.kwargs)
     raise UsageError(f"unknown optimizer {spec.name!r}{closest(key, optimizer_names())}; "
                      f"valid optimizers: {', '.join(optimizer_names())}"
@@ -206,7 +206,7 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], label: str) -> None:
     """Checks hyperparameters against ``cls``'s signature before torch sees them: a name it
     does not take, or a value of the wrong kind (a word, NaN) where its default is a
     number, a flag or a tuple of numbers (torch's own checks then give the range)."""
-    defaults, takes_any = _signature(cls)
+    defaults, takes_any = _constructor(cls)
     for key, value in kwargs.items():
         if key not in defaults:
             if takes_any:
@@ -228,12 +228,30 @@ def check_kwargs(cls: type, kwargs: dict[str, Any], label: str) -> None:
             raise UsageError(f"{label}: {key} must be {want}, got {shown(value)}")
 
 
+def constructor_defaults(cls: type) -> dict[str, Any]:
+    """The named arguments an optimizer or scheduler class takes besides what it is built
+    on (``self``, ``params``, ``optimizer``; ``*args`` and ``**kwargs`` neither), in
+    signature order, each with its default: ``inspect.Parameter.empty`` for one without.
+    Empty for a class whose signature cannot be read. A new dict on every call."""
+    return dict(_constructor(cls)[0])
+
+
+def replace_entry(values: Sequence[Any], index: int, value: Any) -> tuple[Any, ...]:
+    """``values`` as a tuple with entry ``index`` replaced by ``value``: how one entry of a
+    tuple hyperparameter (Adam's ``betas``) is set, the others kept."""
+    entries = list(values)
+    entries[index] = value
+    return tuple(entries)
+
+
 @functools.cache
-def _signature(cls: type) -> tuple[dict[str, Any], bool]:
-    """The keyword arguments ``cls`` takes with their defaults, and whether it takes any."""
+def _constructor(cls: type) -> tuple[dict[str, Any], bool]:
+    """`constructor_defaults` (not to be changed: it is cached), and whether ``cls`` takes
+    any keyword argument (``**kwargs``, or a signature that cannot be read: torch's
+    checks only)."""
     try:
         params = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):  # no signature to check against: torch's checks only
+    except (TypeError, ValueError):
         return {}, True
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     return {k: p.default for k, p in params.items() if k not in ("self", "params", "optimizer")
@@ -327,7 +345,7 @@ def parse_scheduler(text: str) -> SchedulerSpec:
     if key in SCHEDULERS:
         cls, name = SCHEDULERS[key], key
     elif ":" in spec.name:
-        cls, name = _import_class(spec.name, LRScheduler, "scheduler"), spec.name
+        cls, name = import_object(spec.name, "scheduler", base=LRScheduler), spec.name
     else:
         names = sorted(SCHEDULERS)
         raise UsageError(f"unknown scheduler {spec.name!r}{closest(key, names)}; "
@@ -343,11 +361,3 @@ def as_scheduler(scheduler: str | SchedulerSpec | None) -> SchedulerSpec | None:
     if scheduler is None or isinstance(scheduler, SchedulerSpec):
         return scheduler
     return parse_scheduler(scheduler)
-
-
-def _import_class(path: str, base: type, kind: str) -> type:
-    obj = import_object(path, kind)
-    if not (inspect.isclass(obj) and issubclass(obj, base)):
-        raise UsageError(f"{kind} {path!r} is not a {base.__module__}.{base.__qualname__} "
-                         "subclass")
-    return obj

@@ -1,13 +1,17 @@
-"""Per-trajectory outcomes of a run: how far it got, how fast, whether it diverged."""
+"""Per-trajectory outcomes of a run (how far it got, how fast, whether it diverged), and
+the plain-text tables the CLI prints and examples save."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from surfaces import Surface
 
+from ._io import atomic_path
 from .run import Run
 
 
@@ -35,3 +39,20 @@ def summarize(run: Run, surface: Surface, tol: float = 1e-3) -> list[Outcome]:
     return [Outcome(run.labels[i], (float(starts[i, 0]), float(starts[i, 1])),
                     float(run.final_loss[i]), float(dist[i]), int(reached[i]),
                     int(run.diverged_at[i])) for i in range(run.n_traj)]
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns under a dashed rule, for terminal output."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def save_table(header: list[str], rows: list[list[str]], path: str | os.PathLike[str]) -> Path:
+    """Writes `format_table`'s text to ``path`` atomically (all of it or nothing)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(format_table(header, rows) + "\n", encoding="utf-8")
+    return Path(path)

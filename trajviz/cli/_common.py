@@ -8,15 +8,17 @@ while parsing, with the valid range named, before any work starts.
 from __future__ import annotations
 
 import argparse
+import copy
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .. import checks
+from .. import checks, engine
+from .._resolve import DEVICES, DTYPES
 from ..errors import UsageError
-from ..resolve import DEVICES, DTYPES
 
 IMPORT_NOTE = ("an import path imports that module, which runs its code: give only code "
                "you trust")
@@ -84,15 +86,37 @@ memory_mb = option(_memory_mb, "memory_mb")
 title_type = option(lambda t: checks.check_text(t, "the title"), "title")
 
 
+def keyword_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The defaults of a library function's (or class's) keywords: an option reads its
+    default here, so the command and the library never disagree."""
+    return {name: p.default for name, p in inspect.signature(fn).parameters.items()
+            if p.default is not p.empty}
+
+
+RUN_DEFAULTS = keyword_defaults(engine.run)  # `trajviz.run`'s, which the run options show
+
+
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keeps the examples' line breaks and shows every default that says something: not
-    ``None`` or an off flag, and not where the help already tells it."""
+    """Keeps the examples' line breaks and shows every default that says something once:
+    not ``None``, not a flag's (``--arrows``, ``--no-loss``), and not where the help
+    already tells it."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and self._tells_default(action):  # an option with no help text
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+        if not self._tells_default(action) or "default" in text:
             return text
         return super()._get_help_string(action)
+
+    @staticmethod
+    def _tells_default(action: argparse.Action) -> bool:
+        return not (action.default is None or action.default is argparse.SUPPRESS
+                    or action.nargs == 0)
 
 
 def add_command(sub: argparse._SubParsersAction, name: str, summary: str, examples: str
@@ -110,10 +134,14 @@ def add_traceback_option(p: argparse.ArgumentParser, *, default: Any = False) ->
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)}; "
+    """``--device``, ``--dtype`` and ``--seed``, with `trajviz.run`'s defaults."""
+    defaults = RUN_DEFAULTS
+    p.add_argument("--device", default=defaults["device"], help=f"one of {', '.join(DEVICES)}; "
                    "auto uses CUDA when a GPU is present")
-    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
-    p.add_argument("--seed", type=seed_type, default=0, help="seeds torch before running")
+    p.add_argument("--dtype", default=defaults["dtype"], choices=sorted(DTYPES),
+                   help="floating-point precision of the run")
+    p.add_argument("--seed", type=seed_type, default=defaults["seed"],
+                   help="seeds torch before running")
 
 
 def parse_numbers(text: str, count: int, what: str, example: str) -> tuple[float, ...]:
@@ -156,13 +184,3 @@ def parse_size(text: str) -> tuple[float, float]:
 point = option(parse_point, "point")
 points = option(parse_points, "points")
 size = option(parse_size, "size")
-
-
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """Left-aligned columns under a dashed rule, for terminal output."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])

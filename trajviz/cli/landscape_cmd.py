@@ -8,14 +8,15 @@ import time
 from pathlib import Path
 
 from .._io import check_writable
+from .._resolve import resolve_device
 from ..errors import UsageError
-from ..resolve import resolve_device
+from ..summary import format_table
 from ._common import (
     OPTIMIZERS_HELP,
     add_command,
     dpi,
-    format_table,
     integer,
+    keyword_defaults,
     memory_mb,
     parse_numbers,
     path,
@@ -38,18 +39,29 @@ EXAMPLES = """\
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..landscape import DATASETS, MODELS, SEED_SETTINGS
+    from ..landscape import (
+        DATASETS,
+        MODELS,
+        SEED_SETTINGS,
+        PlaneConfig,
+        TrainConfig,
+        compute_landscape,
+        load_dataset,
+    )
     from ..landscape.directions import BIAS_MODES, DIRECTIONS
-    from ..landscape.evaluator import DEFAULT_MEMORY_MB, METHODS
+    from ..landscape.evaluator import METHODS
     from ..landscape.grid import MAX_GRID
-    from ..landscape.plot import VIEWS
+    from ..landscape.plot import VIEWS, save_landscape
+    from ..landscape.train import RECORDS
     from ..plot.animate import MAX_FPS
-    from ..teaching import NET, NET_BATCH_SIZE
 
+    train, plane = keyword_defaults(TrainConfig), keyword_defaults(PlaneConfig)
+    pipeline, output = keyword_defaults(compute_landscape), keyword_defaults(save_landscape)
     p = add_command(sub, "landscape", "Train a small net with each optimizer and draw the "
                     "real training paths on a slice of its loss landscape.", EXAMPLES)
     g = p.add_argument_group("data and model")
-    g.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    g.add_argument("--dataset", default=keyword_defaults(load_dataset)["name"],
+                   choices=sorted(DATASETS), help="the images to classify")
     g.add_argument("--data-dir", help="torchvision root holding MNIST/raw/... (default: "
                    "$TRAJVIZ_DATA or ~/.cache/trajviz/data)")
     g.add_argument("--download", action="store_true",
@@ -59,30 +71,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--optimizers", default=",".join(SEED_SETTINGS),
                    help=OPTIMIZERS_HELP + "; sgd, momentum and nesterov named without lr "
                    "train at the seed tutorial's lr 0.1, the others at torch's defaults")
-    g.add_argument("--iterations", type=integer(1), default=NET.steps)
-    g.add_argument("--batch-size", type=integer(1), default=NET_BATCH_SIZE, help="the whole "
+    g.add_argument("--iterations", type=integer(1), default=train["iterations"],
+                   help="optimizer steps")
+    g.add_argument("--batch-size", type=integer(1), default=train["batch_size"], help="the whole "
                    "training set is batch gradient descent, 1 is stochastic gradient descent")
-    g.add_argument("--record-every", type=integer(1), help="record the weights every this many "
-                   "steps (default: iterations / 50)")
-    g.add_argument("--seed", type=seed_type, default=0, help="seeds the initial weights, the batch "
-                   "order and the split of a test-only folder")
+    g.add_argument("--record-every", type=integer(1), default=train["record_every"],
+                   help="record the weights every this many steps (default: iterations / "
+                   f"{RECORDS})")
+    g.add_argument("--seed", type=seed_type, default=train["seed"], help="seeds the initial "
+                   "weights, the batch order and the split of a test-only folder")
     g = p.add_argument_group("plane and grid")
-    g.add_argument("--directions", default="pca", choices=DIRECTIONS,
+    g.add_argument("--directions", default=plane["directions"], choices=DIRECTIONS,
                    help="pca: of all paths jointly; pca-each: each optimizer's own path, one "
                    "plane each; random: filter-normalized; hessian: the loss's top two "
                    "Hessian eigenvectors at the centre")
-    g.add_argument("--bias", default="zero", choices=BIAS_MODES,
+    g.add_argument("--bias", default=plane["bias"], choices=BIAS_MODES,
                    help="biases in random filter-normalized directions")
-    g.add_argument("--centre", default="best", help="best, init, mean or an optimizer label")
-    g.add_argument("--direction-seed", type=seed_type, default=0)
-    g.add_argument("--grid", type=integer(2, MAX_GRID), default=41,
+    g.add_argument("--centre", default=plane["centre"],
+                   help="best, init, mean or an optimizer label")
+    g.add_argument("--direction-seed", type=seed_type, default=plane["seed"],
+                   help="seeds the random directions and the Hessian's start vector")
+    g.add_argument("--grid", type=integer(2, MAX_GRID), default=plane["size"],
                    help="grid points per side")
     g.add_argument("--extent", help="amin,amax,bmin,bmax (default: around the paths for "
                    "PCA and Hessian planes, [-1,1] for random directions)")
     g.add_argument("--grid-samples", type=integer(1), help="evaluate the grid and the real loss "
                    "along the paths on the first N training images (default: all)")
-    g.add_argument("--method", default="auto", choices=METHODS, help="grid evaluation")
-    g.add_argument("--memory-mb", type=memory_mb, default=DEFAULT_MEMORY_MB,
+    g.add_argument("--method", default=pipeline["method"], choices=METHODS,
+                   help="grid evaluation")
+    g.add_argument("--memory-mb", type=memory_mb, default=pipeline["memory_mb"],
                    help="working-memory budget of the grid evaluation")
     g.add_argument("--save-grid", type=path, help="write (or reuse, when nothing changed) "
                    "the grid .npz (pca-each: one file per optimizer, "
@@ -90,17 +107,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "<file>.chunks so a rerun resumes")
     g.add_argument("--chunk-points", type=integer(1), help="grid points per chunk: the unit of "
                    "checkpoints and of each torchrun rank's share (default: from --memory-mb)")
-    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument("--device", default=pipeline["device"], help="auto, cpu or cuda")
     g = p.add_argument_group("output")
     g.add_argument("--out", type=path, help="a .gif, .mp4, .png (the last frame) or a "
                    "folder of frames; the 1-D view: .png, .svg or .pdf (default: "
                    "DATASET-landscape.gif here)")
-    g.add_argument("--view", default="2d", choices=VIEWS)
+    g.add_argument("--view", default=output["view"], choices=VIEWS,
+                   help="the slice from above, in 3-D, or the 1-D line from init to final")
     g.add_argument("--frames", type=integer(1), help="animation frames (default: every record)")
-    g.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=8,
+    g.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=output["fps"],
                    help="frames per second")
-    g.add_argument("--dpi", type=dpi, default=100)
-    g.add_argument("--theme", default="light", choices=["light", "dark"])
+    g.add_argument("--dpi", type=dpi, default=output["dpi"], help="pixels per inch")
+    g.add_argument("--theme", default=output["theme"], choices=["light", "dark"],
+                   help="colour theme")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: on a terminal)")
     p.set_defaults(func=main)

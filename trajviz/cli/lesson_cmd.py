@@ -12,9 +12,19 @@ from ..checks import check_figure_size
 from ..errors import UsageError
 from ..lessons._lesson import MAX_QUESTION_FRAMES
 from ..plot.animate import MAX_FPS
+from ..plot.figure import RunFigure
 from ..plot.theme import THEMES
 from ..plot.writers import supported, writer_for
-from ._common import add_command, dpi, format_table, integer, path, real, size
+from ..summary import format_table
+from ._common import (
+    add_command,
+    dpi,
+    integer,
+    keyword_defaults,
+    path,
+    real,
+    size,
+)
 
 EXAMPLES = """\
   trajviz lesson --list
@@ -32,13 +42,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="list the lessons and exit")
     p.add_argument("--out", type=path,
                    help=f"output path (default: NAME.gif here); formats: {supported()}")
-    p.add_argument("--theme", choices=sorted(THEMES), default="light")
-    p.add_argument("--size", type=size, default=(8.0, 6.0), metavar="WxH",
+    figure, animation = keyword_defaults(RunFigure), keyword_defaults(lessons.LessonRun.save)
+    p.add_argument("--theme", choices=sorted(THEMES), default=figure["theme"],
+                   help="colour theme")
+    width, height = figure["size"]
+    p.add_argument("--size", type=size, default=(float(width), float(height)), metavar="WxH",
                    help="figure size in inches (times --dpi gives pixels)")
-    p.add_argument("--dpi", type=dpi, default=100)
-    p.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=20,
+    p.add_argument("--dpi", type=dpi, default=figure["dpi"], help="pixels per inch")
+    p.add_argument("--fps", type=real(0, MAX_FPS, lo_open=True), default=animation["fps"],
                    help="frames per second")
-    p.add_argument("--frames", type=integer(1), default=200,
+    p.add_argument("--frames", type=integer(1), default=animation["frames"],
                    help="at most this many frames after the question")
     p.add_argument("--question-seconds", type=real(0, 60), default=2.5,
                    help="how long the question is held before the run plays")

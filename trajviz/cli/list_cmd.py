@@ -7,8 +7,9 @@ import inspect
 
 import surfaces
 
-from ..optimizers import OPTIMIZERS, PRESETS, SCHEDULERS, optimizer_names
-from ._common import add_command, format_table
+from ..optimizers import OPTIMIZERS, PRESETS, SCHEDULERS, constructor_defaults, optimizer_names
+from ..summary import format_table
+from ._common import add_command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,10 +39,9 @@ def _optimizers() -> tuple[list[str], list[list[str]]]:
     for name in optimizer_names():
         base, preset = PRESETS.get(name, (name, {}))
         cls = OPTIMIZERS[base]
-        params = inspect.signature(cls.__init__).parameters.items()
-        defaults = {k: v.default for k, v in params
+        defaults = {k: v for k, v in constructor_defaults(cls).items()
                     if k in ("lr", "momentum", "betas", "alpha", "rho")
-                    and v.default is not v.empty}
+                    and v is not inspect.Parameter.empty}
         shown = ", ".join(f"{k}={v}" for k, v in {**defaults, **preset}.items())
         doc = (cls.__doc__ or "").strip().splitlines()
         summary = f"{cls.__name__} with {preset}" if preset else (doc[0] if doc else "")
@@ -52,7 +52,6 @@ def _optimizers() -> tuple[list[str], list[list[str]]]:
 def _schedulers() -> tuple[list[str], list[list[str]]]:
     rows = []
     for name, cls in sorted(SCHEDULERS.items()):
-        args = [k for k in inspect.signature(cls.__init__).parameters if k not in
-                ("self", "optimizer", "last_epoch", "verbose")]
+        args = [k for k in constructor_defaults(cls) if k not in ("last_epoch", "verbose")]
         rows.append([name, f"lr_scheduler.{cls.__name__}", ", ".join(args)])
     return ["scheduler", "class", "arguments"], rows

@@ -8,14 +8,14 @@ from pathlib import Path
 from .._io import check_writable
 from ..errors import UsageError
 from ..maps import basins, parse_param, plot_basins, plot_sweep, save_figure, sweep
-from ..maps.plot import figure_format
+from ..plot.still import figure_format
+from ..summary import format_table
 from ._common import (
     OPTIMIZERS_HELP,
     SCHEDULER_HELP,
     SURFACE_HELP,
     add_command,
     add_engine_options,
-    format_table,
     integer,
     memory_mb,
     option,
@@ -135,14 +135,10 @@ def main_basins(args: argparse.Namespace) -> int:
     fig = plot_basins(result)
     save_figure(fig, out)
     result.save(npz)
-    rows = []
-    for k, label in enumerate(result.labels):
-        frac = result.fractions(k)
-        per_min = " ".join(f"{frac[f'min {m}']:.0%}" for m in range(len(result.minima)))
-        conv = result.converged_at[k][result.converged[k]]
-        rows.append([label, f"{frac['converged']:.1%}", per_min or "-",
-                     f"{frac['not converged']:.1%}", f"{frac['diverged']:.1%}",
-                     f"{int(sorted(conv)[len(conv) // 2])}" if conv.size else "-"])
+    rows = [[s.label, f"{s.converged:.1%}", " ".join(f"{f:.0%}" for f in s.per_minimum) or "-",
+             f"{s.not_converged:.1%}", f"{s.diverged:.1%}",
+             "-" if s.median_steps is None else str(s.median_steps)]
+            for s in result.summary()]
     print(f"{result.meta['surface']}: {result.xs.size} x {result.ys.size} starts, "
           f"{result.steps} steps, tol {result.tol:.3g}, {result.meta['dtype']} on "
           f"{result.meta['device']}")
@@ -159,14 +155,14 @@ def main_sweep(args: argparse.Namespace) -> int:
     fig = plot_sweep(result)
     save_figure(fig, out)
     result.save(npz)
-    row, col = result.best()
-    best = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}"
-                     for k, v in result.value(row, col).items())
-    print(f"{result.label} on {result.meta['surface']}: {result.final_loss.size} runs of "
+    summary = result.summary()
+    print(f"{result.label} on {result.meta['surface']}: {summary.runs} runs of "
           f"{result.steps} steps from ({result.start[0]:g}, {result.start[1]:g}); "
-          f"{result.diverged.mean():.1%} diverged, {result.converged.mean():.1%} converged "
+          f"{summary.diverged:.1%} diverged, {summary.converged:.1%} converged "
           f"(tol {result.tol:.3g})")
-    if not result.diverged.all():
-        print(f"lowest final loss {result.final_loss[row, col]:.4g} at {best}")
+    if summary.best is not None:
+        best = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v!r}"
+                         for k, v in summary.best.items())
+        print(f"lowest final loss {summary.best_loss:.4g} at {best}")
     print(f"wrote {out} and {npz}")
     return 0

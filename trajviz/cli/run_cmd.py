@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import argparse
-
-import surfaces
-from surfaces import Surface
+from typing import Any
 
 from .._io import check_writable
 from ..engine import run
-from ..errors import UsageError
 from ..optimizers import SEED_OPTIMIZERS
-from ..resolve import resolve_surface
-from ..run import Run
-from ..summary import summarize
+from ..race import DEFAULT_SURFACE, noisy_surface
+from ..summary import format_table, summarize
 from ._common import (
     OPTIMIZERS_HELP,
+    RUN_DEFAULTS,
     SCHEDULER_HELP,
     SURFACE_HELP,
     add_command,
     add_engine_options,
-    format_table,
     integer,
+    keyword_defaults,
     path,
     point,
     points,
@@ -36,57 +33,64 @@ EXAMPLES = """\
       --scheduler steplr:step_size=50,gamma=0.5
   trajviz run --surface rosenbrock --noise 20 --batch-size 10   # mini-batch-like noise
 """
+TOL = keyword_defaults(summarize)["tol"]  # 'reached the minimum' within this loss
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "run", "Run optimizers on a surface; print outcomes, save a .npz.",
                     EXAMPLES)
     add_run_options(p)
-    p.add_argument("--tol", type=real(0, lo_open=True), default=1e-3,
+    p.add_argument("--tol", type=real(0, lo_open=True), default=TOL,
                    help="loss tolerance for 'reached the minimum'")
     p.add_argument("--out", type=path,
                    help="write the run here (.npz readable by plain NumPy)")
     p.set_defaults(func=main)
 
 
-def add_run_options(p: argparse.ArgumentParser, *, steps: int = 200) -> None:
-    """The options that define a run; `trajviz animate` and others reuse them."""
-    p.add_argument("--surface", default="rosenbrock", help=SURFACE_HELP)
-    p.add_argument("--optimizers", default=",".join(SEED_OPTIMIZERS), help=OPTIMIZERS_HELP)
-    p.add_argument("--steps", type=integer(1), default=steps)
+def add_run_options(p: argparse.ArgumentParser, *, teaching: bool = False) -> None:
+    """The options that define a run; `trajviz animate` and `plot` reuse them with
+    ``teaching``: left out, the surface, optimizers and steps are the teaching race's
+    (`trajviz.race`)."""
+    if teaching:
+        p.add_argument("--surface", help=f"{SURFACE_HELP} (default: {DEFAULT_SURFACE}; "
+                       "with --from, the run file's)")
+        p.add_argument("--optimizers", help=f"{OPTIMIZERS_HELP}; a seed optimizer named "
+                       "without lr runs at the surface's teaching lr (default: the seed "
+                       "optimizers)")
+        p.add_argument("--steps", type=integer(1), help="optimizer steps (default: the "
+                       "surface's teaching step count)")
+    else:
+        p.add_argument("--surface", default=DEFAULT_SURFACE, help=SURFACE_HELP)
+        p.add_argument("--optimizers", default=",".join(SEED_OPTIMIZERS), help=OPTIMIZERS_HELP)
+        p.add_argument("--steps", type=integer(1), default=RUN_DEFAULTS["steps"],
+                       help="optimizer steps")
     p.add_argument("--start", type=point, help="start point 'x,y' (default: the "
                    "surface's teaching start)")
     p.add_argument("--starts", type=points, help="several starts 'x1,y1;x2,y2'")
     p.add_argument("--scheduler", help=SCHEDULER_HELP)
-    p.add_argument("--noise", type=real(0), default=0.0, metavar="SIGMA",
+    noise = keyword_defaults(noisy_surface)
+    p.add_argument("--noise", type=real(0), default=noise["noise"], metavar="SIGMA",
                    help="Gaussian gradient noise std (stochastic gradient descent)")
-    p.add_argument("--batch-size", type=integer(1), default=1,
+    p.add_argument("--batch-size", type=integer(1), default=noise["batch_size"],
                    help="with --noise: noise std shrinks as SIGMA/sqrt(batch size)")
     p.add_argument("--bound", type=real(0, lo_open=True), help="diverged when |coordinate| "
                    "exceeds this (default: 1000 x the domain's extent)")
     add_engine_options(p)
 
 
-def run_from_args(args: argparse.Namespace) -> tuple[Surface, Run]:
-    """The surface and the `Run` the options describe."""
-    surface = resolve_surface(args.surface)
-    if args.noise:
-        try:
-            surface = surfaces.noisy(surface, args.noise, batch_size=args.batch_size,
-                                     seed=args.seed)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    starts = args.starts if args.starts is not None else args.start
-    result = run(surface, args.optimizers, steps=args.steps, starts=starts,
-                 scheduler=args.scheduler, device=args.device, dtype=args.dtype,
-                 seed=args.seed, bound=args.bound)
-    return surface, result
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """`trajviz.run`'s keywords, as the run options give them."""
+    return dict(steps=args.steps, starts=args.starts if args.starts is not None else args.start,
+                scheduler=args.scheduler, device=args.device, dtype=args.dtype,
+                seed=args.seed, bound=args.bound)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.out:
         check_writable(args.out)
-    surface, result = run_from_args(args)
+    surface = noisy_surface(args.surface, args.noise, batch_size=args.batch_size,
+                            seed=args.seed)
+    result = run(surface, args.optimizers, **run_options(args))
     outcomes = summarize(result, surface, args.tol)
     header = ["optimizer", "start", "final loss", "dist to min", f"reached (tol {args.tol:g})",
               "diverged"]

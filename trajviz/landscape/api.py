@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from .. import __version__
+from .._resolve import resolve_device
 from ..errors import UsageError, UsageTypeError, guarded, user_code
-from ..resolve import resolve_device
 from .directions import BiasMode, Plane, random_plane
 from .distributed import context, process_group
 from .evaluator import DEFAULT_MEMORY_MB, LossFn, Method, is_cross_entropy

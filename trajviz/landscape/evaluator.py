@@ -36,8 +36,8 @@ from torch.nn import functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils import vector_to_parameters
 
+from .._resolve import resolve_device
 from ..errors import UsageError
-from ..resolve import resolve_device
 from .directions import Plane
 
 log = logging.getLogger(__name__)

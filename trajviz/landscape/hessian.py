@@ -24,9 +24,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..errors import UsageError
 from .directions import Plane
+from .evaluator import LossFn
 
 log = logging.getLogger(__name__)
-LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)

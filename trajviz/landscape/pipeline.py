@@ -20,9 +20,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from .. import __version__
+from .._resolve import resolve_device
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec
-from ..resolve import resolve_device
 from ..run import Run
 from ..teaching import NET, NET_BATCH_SIZE, TUTORIAL_ACCURACY, net_optimizers
 from .data import Dataset

@@ -24,7 +24,7 @@ import math
 import os
 import textwrap
 import warnings
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, Perce
 from ..errors import UsageError
 from ..plot import RunFigure, get_theme
 from ..plot.panels import Z_MINIMA, RunData, Surface3DPanel, SurfacePanel
+from ..plot.still import STILL_FORMATS, is_still_format, save_figure
 from ..plot.theme import Theme, rc_context
 from ..plot.writers import writer_for
 from ..run import Run
@@ -52,7 +53,6 @@ from .pipeline import Landscape
 from .surface import grid_surface
 
 VIEWS = ("2d", "3d", "1d")
-STATIC_FORMATS = (".png", ".svg", ".pdf")
 Z_END = 3.8  # above the path, below the moving head
 SMOOTH_POINTS = 600  # at most this many points per per-iteration curve
 # The slice's colours, low loss to high: strong enough that the structure shows, light
@@ -283,9 +283,6 @@ class CurvePanel:
         steps = np.nanmax(self.curves.record_steps, axis=0)
         return float(steps[min(t, len(steps) - 1)])
 
-    def keys(self) -> dict[Artist, Hashable]:
-        return {}  # the limits come from every path: a new selection changes nothing static
-
     @property
     def dynamic(self) -> list[Artist]:
         return list(self.lines)
@@ -305,10 +302,8 @@ class SignPanel(CurvePanel):
         if len(full) > 1:
             lines = textwrap.wrap("100 % at every iteration: " + ", ".join(full), 38)
             text += "\n" + "\n".join(lines[:2]) + ("…" if len(lines) > 2 else "")
-        self.ax.set_xlabel(text, fontsize=8.5 if len(full) > 1 else None)
-
-    def keys(self) -> dict[Artist, Hashable]:
-        return {self.ax.xaxis: self.ax.get_xlabel()}
+        if text != self.ax.get_xlabel():  # set, it would be repainted
+            self.ax.set_xlabel(text, fontsize=8.5 if len(full) > 1 else None)
 
 
 class SlicePanel(SurfacePanel):
@@ -354,9 +349,6 @@ class SlicePanel(SurfacePanel):
         self.paths.set_path_effects([patheffects.Stroke(linewidth=2.6, foreground=self.theme
                                                         .foreground, alpha=0.45),
                                      patheffects.Normal()])
-
-    def keys(self) -> dict[Artist, Hashable]:
-        return {}
 
 
 class Slice3DPanel(Surface3DPanel):
@@ -634,9 +626,9 @@ def check_output(out: str | os.PathLike[str], view: str, *, fps: float = 8.0,
         raise UsageError(f"unknown view {view!r}; valid views: {', '.join(VIEWS)}")
     path = Path(out)
     if view == "1d":
-        if path.suffix.lower() not in STATIC_FORMATS:
+        if not is_still_format(path):
             raise UsageError(f"cannot write {str(path)!r}: the 1-D view is a static figure, "
-                             f"saved as {', '.join(STATIC_FORMATS)}")
+                             f"saved as {', '.join(STILL_FORMATS)}")
         return
     writer_for(path)  # an unknown extension or a missing encoder names the valid ones
     if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
@@ -656,12 +648,7 @@ def save_landscape(source: Source | Sequence[Grid | str | os.PathLike[str]],
     check_output(out, view, fps=fps, frames=frames)
     path = Path(out)
     if view == "1d":
-        from .._io import atomic_path
-
-        fig = line_figure(source, theme=theme, dpi=dpi)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix[1:].lower(), facecolor=fig.get_facecolor())
-        return path
+        return save_figure(line_figure(source, theme=theme, dpi=dpi), path)
     rf = LandscapeFigure(as_grids(source), view=view, theme=theme, dpi=dpi)
     return save(rf, path, fps=fps, frames=frames, progress=progress)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +28,9 @@ from tqdm.auto import tqdm
 from ..errors import UsageError
 from ..optimizers import OptimizerSpec
 from ..teaching import NET, NET_BATCH_SIZE, net_optimizers
+from .evaluator import LossFn
 
 log = logging.getLogger(__name__)
-LossFn = Callable[[Tensor, Tensor], Tensor]
 RECORDS = 50  # records along a path by default (plus the start)
 EXPLODED = 1000.0  # weights this many times their initial norm count as diverged
 

@@ -1,6 +1,10 @@
 """Lessons for teachers: each shows one pathology of optimization, with a caption whose
 claims are checked on the run.
 
+The lessons are functions (`ravine`, `saddle`, ...; `names` lists them, `get` finds one by
+name); a `Lesson` is made of `Track` rows and `Claim` objects (`Arrives`, `StaysOn`, ...), and
+its figure opens on its question card, the frame at step `QUESTION_STEP`.
+
 Example:
     >>> from trajviz import lessons
     >>> result = lessons.ravine().run()
@@ -10,7 +14,6 @@ Example:
 """
 
 from ._catalogue import (
-    LESSONS,
     beale,
     divergence,
     get,
@@ -55,7 +58,6 @@ __all__ = [
     "DivergesAt",
     "GradientAbove",
     "Jumps",
-    "LESSONS",
     "LateLossOrder",
     "Leaves",
     "Lesson",

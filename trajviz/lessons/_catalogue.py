@@ -43,6 +43,7 @@ def _register(fn: Callable[[], Lesson]) -> Callable[[], Lesson]:
 
 
 def names() -> list[str]:
+    """The lessons' names, in teaching order (what `get` takes)."""
     return list(LESSONS)
 
 

@@ -20,13 +20,13 @@ import numpy as np
 import surfaces
 from surfaces import Surface
 
+from .._resolve import resolve_surface
 from ..checks import check_step, number
 from ..engine import run as run_engine
 from ..optimizers import parse_optimizer, parse_scheduler
 from ..plot.animate import RunAnimation, save
 from ..plot.figure import RunFigure
 from ..plot.panels import Grid
-from ..resolve import resolve_surface
 from ..run import ARRAYS, Run
 from ._claims import Claim, Tracks, Verdict
 

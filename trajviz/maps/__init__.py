@@ -6,15 +6,19 @@ Example:
     >>> fig = plot_basins(m)
 """
 
-from .basins import BasinMap, basins
+from ._outcomes import Outcomes
+from .basins import BasinMap, BasinSummary, basins
 from .params import ParamAxis, parse_param
 from .plot import plot_basins, plot_sweep, save_figure
-from .sweep import SweepMap, sweep
+from .sweep import SweepMap, SweepSummary, sweep
 
 __all__ = [
     "BasinMap",
+    "BasinSummary",
+    "Outcomes",
     "ParamAxis",
     "SweepMap",
+    "SweepSummary",
     "basins",
     "parse_param",
     "plot_basins",

@@ -1,4 +1,4 @@
-"""What basin maps and sweeps share: chunking, defaults, progress, and the .npz format."""
+"""What basin maps and sweeps share: settings, chunking, progress, and the .npz format."""
 
 from __future__ import annotations
 
@@ -15,32 +15,17 @@ from tqdm.auto import tqdm
 from surfaces import Surface
 
 from .. import _io
-from ..checks import check_text, number, seed
-from ..resolve import resolve_device, resolve_dtype
-from ..stepper import default_bound
+from .._settings import RunSettings, resolve_settings
+from ..checks import check_text, number
+from ..errors import UsageError
+from ..optimizers import SchedulerSpec
 
 # Bytes of tensors per run in a chunk of the shared (one-tensor) layout, per element of the
-# dtype: positions, gradients, optimizer state, the surface's temporaries and the tracker's
+# dtype: positions, gradients, optimizer state, the surface's temporaries and the reducer's
 # distances to each minimum. Generous on purpose; used only to size chunks.
 _ELEMS_PER_RUN = 96
 _CPU_CHUNK = 65_536  # larger chunks stop paying on a CPU (measured: see bench_maps.py)
 _PYTHON_CHUNK = 16_384  # runs with their own param group or optimizer (Python objects each)
-
-
-def chunk_rows(n_minima: int, itemsize: int, memory_mb: float, device: torch.device, *,
-               objects_per_run: bool) -> int:
-    """Runs per chunk so that one chunk's tensors stay within ``memory_mb``.
-
-    ``objects_per_run``: each run has its own param group or optimizer (Python objects and
-    state dicts), which caps the chunk lower.
-    """
-    per_run = (_ELEMS_PER_RUN + 4 * n_minima) * itemsize
-    rows = max(256, int(memory_mb * 2**20) // per_run)
-    if objects_per_run:
-        rows = min(rows, _PYTHON_CHUNK)
-    elif device.type == "cpu":
-        rows = min(rows, _CPU_CHUNK)
-    return rows
 
 
 def default_tol(surface: Surface) -> float:
@@ -50,33 +35,43 @@ def default_tol(surface: Surface) -> float:
 
 
 @dataclass(frozen=True)
-class MapSettings:
-    """The checked settings a map runs with."""
+class MapSettings(RunSettings):
+    """The checked settings a map runs with: a run's, a convergence tolerance (a distance)
+    and the memory budget of one chunk of runs."""
 
-    device: torch.device
-    dtype: torch.dtype
     tol: float
-    bound: float
+    memory_mb: float
+
+    def chunk_rows(self, *, objects_per_run: bool) -> int:
+        """Runs per chunk so that one chunk's tensors stay within ``memory_mb``.
+
+        ``objects_per_run``: each run has its own param group or optimizer (Python objects
+        and state dicts), which caps the chunk lower.
+        """
+        per_run = (_ELEMS_PER_RUN + 4 * len(self.surface.minima)) * self.dtype.itemsize
+        rows = max(256, int(self.memory_mb * 2**20) // per_run)
+        if objects_per_run:
+            rows = min(rows, _PYTHON_CHUNK)
+        elif self.device.type == "cpu":
+            rows = min(rows, _CPU_CHUNK)
+        return rows
 
 
-def map_settings(surface: Surface, *, steps: int, tol: float | None, bound: float | None,
-                 device: str | torch.device, dtype: str | torch.dtype, seed_: int,
+def map_settings(surface: Surface | str, *, steps: int, tol: float | None,
+                 scheduler: str | SchedulerSpec | None, device: str | torch.device,
+                 dtype: str | torch.dtype, seed: int, bound: float | None,
                  memory_mb: float) -> MapSettings:
-    """Checks a map's common arguments and fills in the surface's defaults."""
-    number(steps, "steps", integer=True, lo=1)
-    seed(seed_)
-    number(memory_mb, "memory_mb", lo=0, lo_open=True)
-    tol = default_tol(surface) if tol is None else number(tol, "tol", lo=0, lo_open=True)
-    bound = default_bound(surface) if bound is None else number(bound, "bound", lo=0,
-                                                                  lo_open=True)
-    return MapSettings(resolve_device(device), resolve_dtype(dtype), tol, bound)
-
-
-def minima_tensor(surface: Surface, device: torch.device, dtype: torch.dtype
-                  ) -> torch.Tensor | None:
-    if not surface.minima:
-        return None
-    return torch.tensor(surface.minima, dtype=dtype, device=device)
+    """Checks a map's common arguments (`trajviz._settings.resolve_settings`, then the
+    scheduler's kind, ``memory_mb`` and ``tol``) and fills in the surface's defaults."""
+    run = resolve_settings(surface, steps=steps, scheduler=scheduler, device=device,
+                           dtype=dtype, seed=seed, bound=bound)
+    if run.scheduler is not None and run.scheduler.needs_metric:
+        raise UsageError(f"{run.scheduler.label} steps on a loss shared by all the runs of an "
+                         "optimizer, which would couple a map's independent runs; use a "
+                         "step-based scheduler (steplr, cosineannealinglr, ...)")
+    memory_mb = number(memory_mb, "memory_mb", lo=0, lo_open=True)
+    tol = default_tol(run.surface) if tol is None else number(tol, "tol", lo=0, lo_open=True)
+    return MapSettings(**vars(run), tol=tol, memory_mb=memory_mb)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,81 +13,66 @@ import torch
 
 from surfaces import Surface
 
-from .._io import FLOAT, INT, Field, check_strings, invalid
+from .._io import FLOAT, Field, check_strings, invalid
+from .._stepper import Block
 from ..checks import check_memory, number, shown
 from ..errors import UsageError, UsageTypeError
-from ..optimizers import OptimizerSpec, SchedulerSpec, as_scheduler, parse_optimizers
-from ..provenance import provenance
-from ..resolve import resolve_surface
-from ._common import (
-    RESULT_BYTES_PER_RUN,
-    chunk_rows,
-    load_npz,
-    map_settings,
-    minima_tensor,
-    progress_bar,
-    save_npz,
-)
-from ._loop import check_scheduler, run_chunk
+from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers
+from ._common import RESULT_BYTES_PER_RUN, load_npz, map_settings, progress_bar, save_npz
+from ._loop import run_chunk
+from ._outcomes import Outcomes, joined, outcome_fields
 
 log = logging.getLogger(__name__)
-_FIELDS = {
+_GRID_FIELDS = {
     "xs": Field(FLOAT, ("nx",)),
     "ys": Field(FLOAT, ("ny",)),
     "minima": Field(FLOAT, ("m", 2)),
-    "final": Field(FLOAT, ("k", "ny", "nx", 2)),
-    "final_loss": Field(FLOAT, ("k", "ny", "nx")),
-    "diverged_at": Field(INT, ("k", "ny", "nx")),
-    "converged_at": Field(INT, ("k", "ny", "nx")),
-    "minimum": Field(INT, ("k", "ny", "nx")),
 }
-_ARRAYS = tuple(_FIELDS)
+_FIELDS = {**_GRID_FIELDS, **outcome_fields("k", "ny", "nx")}
+
+
+@dataclass(frozen=True)
+class BasinSummary:
+    """One optimizer's outcomes over the grid, as shares of its starts.
+
+    Attributes:
+        label: the optimizer.
+        converged: converged to a known minimum (or, without known minima, settled).
+        per_minimum: converged to each known minimum, in the order of ``minima``.
+        not_converged, diverged: neither converged nor diverged; diverged.
+        median_steps: steps to converge of the converged starts (their upper median), or
+            ``None`` when none converged.
+    """
+
+    label: str
+    converged: float
+    per_minimum: tuple[float, ...]
+    not_converged: float
+    diverged: float
+    median_steps: int | None
 
 
 @dataclass(frozen=True, eq=False)
-class BasinMap:
+class BasinMap(Outcomes):
     """Per-start outcomes of each optimizer over a grid, shaped like an image.
+
+    The `Outcomes` arrays are ``(n_opt, ny, nx)`` (``final`` ``(n_opt, ny, nx, 2)``);
+    ``minimum`` indexes ``minima``.
 
     Attributes:
         labels: one per optimizer.
         xs, ys: ``(nx,)`` and ``(ny,)`` grid coordinates; start ``[j, i]`` is ``(xs[i], ys[j])``.
         minima: ``(M, 2)`` the surface's known minima (``M`` may be 0).
-        final: ``(n_opt, ny, nx, 2)`` last finite position.
-        final_loss: ``(n_opt, ny, nx)`` the loss there.
-        diverged_at: ``(n_opt, ny, nx)`` first bad step, or -1.
-        converged_at: ``(n_opt, ny, nx)`` first step from which the run stays within ``tol``
-            of the minimum it ends at (without known minima: from which every update is at
-            most ``tol`` long), or -1.
-        minimum: ``(n_opt, ny, nx)`` index into ``minima`` of the minimum nearest to
-            ``final``, or -1 (diverged, or no known minima).
-        steps, tol: the run length and the convergence tolerance (a distance).
-        meta: surface, optimizer specs, scheduler, dtype, device, versions.
     """
 
     labels: list[str]
     xs: np.ndarray
     ys: np.ndarray
     minima: np.ndarray
-    final: np.ndarray
-    final_loss: np.ndarray
-    diverged_at: np.ndarray
-    converged_at: np.ndarray
-    minimum: np.ndarray
-    steps: int
-    tol: float
-    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def domain(self) -> tuple[tuple[float, float], tuple[float, float]]:
         return tuple(self.meta["domain"][0]), tuple(self.meta["domain"][1])
-
-    @property
-    def converged(self) -> np.ndarray:
-        return self.converged_at >= 0
-
-    @property
-    def diverged(self) -> np.ndarray:
-        return self.diverged_at >= 0
 
     def fractions(self, k: int) -> dict[str, float]:
         """Share of starts of optimizer ``k`` per outcome: each minimum, not converged,
@@ -100,9 +85,22 @@ class BasinMap:
         out["not converged"] = 1.0 - out["converged"] - out["diverged"]
         return out
 
+    def summary(self) -> list[BasinSummary]:
+        """Each optimizer's shares of outcomes and median steps to converge."""
+        out = []
+        for k, label in enumerate(self.labels):
+            frac = self.fractions(k)
+            steps = np.sort(self.converged_at[k][self.converged[k]])
+            out.append(BasinSummary(
+                label=label, converged=frac["converged"],
+                per_minimum=tuple(frac[f"min {m}"] for m in range(len(self.minima))),
+                not_converged=frac["not converged"], diverged=frac["diverged"],
+                median_steps=int(steps[len(steps) // 2]) if steps.size else None))
+        return out
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes a compressed ``.npz`` (plain NumPy; ``meta`` is a JSON string)."""
-        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        arrays = {name: getattr(self, name) for name in _GRID_FIELDS} | self.outcome_arrays()
         save_npz(path, "basins", arrays, {**self.meta, "labels": self.labels,
                                           "steps": self.steps, "tol": self.tol})
 
@@ -162,16 +160,13 @@ def basins(
         >>> m.minimum.shape
         (1, 32, 32)
     """
-    surf = resolve_surface(surface)
+    cfg = map_settings(surface, steps=steps, tol=tol, scheduler=scheduler, device=device,
+                       dtype=dtype, seed=seed, bound=bound, memory_mb=memory_mb)
+    surf = cfg.surface
     nx, ny = _grid(grid)
-    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype,
-                       seed_=seed, memory_mb=memory_mb)
     specs = parse_optimizers(optimizers)
     check_memory(f"a basin map of {nx} x {ny} starts for {len(specs)} optimizer(s)",
                  nx * ny * (48 + RESULT_BYTES_PER_RUN * len(specs)))
-    sched = as_scheduler(scheduler)
-    check_scheduler(sched)
-    dev, dt, tol, bound = cfg.device, cfg.dtype, cfg.tol, cfg.bound
     dom = _domain(domain if domain is not None else surf.domain)
     if not surf.minima:
         log.info("%s lists no known minima: runs are told apart by where they end", surf.name)
@@ -179,40 +174,31 @@ def basins(
     xs = _centres(*dom[0], nx)
     ys = _centres(*dom[1], ny)
     gx, gy = np.meshgrid(xs, ys)  # (ny, nx), row j is y = ys[j]
-    starts = torch.tensor(np.stack([gx.ravel(), gy.ravel()], -1), dtype=dt, device=dev)
-    mins = minima_tensor(surf, dev, dt)
+    starts = torch.tensor(np.stack([gx.ravel(), gy.ravel()], -1), dtype=cfg.dtype,
+                          device=cfg.device)
     n = len(starts)
-    torch.manual_seed(seed)
+    torch.manual_seed(cfg.seed)
 
-    plans = [(spec, chunk_rows(len(surf.minima), dt.itemsize, memory_mb, dev,
-                               objects_per_run=not spec.elementwise)) for spec in specs]
-    total = sum(steps * -(-n // rows) for _, rows in plans)
-    parts: list[list[Any]] = []
+    plans = [(spec, cfg.chunk_rows(objects_per_run=not spec.elementwise)) for spec in specs]
+    total = sum(cfg.steps * -(-n // rows) for _, rows in plans)
+    chunks: list[Outcomes] = []  # optimizer by optimizer, each in order of starts
     with progress_bar(total, f"basins {surf.name}", progress) as tick:
         for spec, rows in plans:
             if n > rows:
                 log.info("%s: %d starts in chunks of %d", spec.label, n, rows)
-            chunks = [run_chunk(surf.fn, spec, starts[i:i + rows], steps=steps, scheduler=sched,
-                                minima=mins, tol=tol, bound=bound, tick=tick)
-                      for i in range(0, n, rows)]
-            parts.append(chunks)
-
-    def gather(name: str, *shape: int) -> np.ndarray:
-        return np.stack([torch.cat([getattr(c, name) for c in chunks]).numpy().reshape(
-            ny, nx, *shape) for chunks in parts])
+            chunks += [run_chunk(cfg, [Block(spec, slice(0, len(x0)))], x0, tick)
+                       for x0 in starts.split(rows)]
 
     meta = {
         "domain": [list(dom[0]), list(dom[1])],
         "optimizers": [s.describe() for s in specs],
         "min_value": surf.min_value,
-        **provenance(surf, scheduler=sched, seed=seed, dtype=dt, device=dev, bound=bound),
+        **cfg.provenance(),
     }
     return BasinMap(
         labels=[s.label for s in specs], xs=xs, ys=ys,
         minima=np.asarray(surf.minima, dtype=float).reshape(-1, 2),
-        final=gather("final", 2), final_loss=gather("final_loss"),
-        diverged_at=gather("diverged_at"), converged_at=gather("converged_at"),
-        minimum=gather("minimum"), steps=steps, tol=float(tol), meta=meta,
+        **joined(chunks, len(specs), ny, nx), steps=cfg.steps, tol=float(cfg.tol), meta=meta,
     )
 
 

@@ -7,7 +7,6 @@ entry I of a tuple hyperparameter (Adam's ``betas``), keeping the other entries.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,17 +16,17 @@ import numpy as np
 
 from surfaces import closest
 
+from .._specs import parse_value, split_top_level
 from ..checks import check_memory
 from ..errors import UsageError, UsageTypeError
-from ..optimizers import OptimizerSpec
-from ..specs import parse_value, split_top_level
+from ..optimizers import OptimizerSpec, constructor_defaults, replace_entry
 
 _PARAM = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\[\s*(\d+)\s*\])?\s*=\s*(.*?)\s*$")
 SCALES = ("lin", "log")
 _BYTES_PER_VALUE = 64  # a float in the array, as a Python float, and in a tuple
 # Keyword arguments that select an implementation or change the meaning of the run rather
 # than the update rule: sweeping them would not draw a map of the optimizer.
-_NOT_SWEPT = frozenset({"params", "self", "foreach", "fused", "capturable", "differentiable"})
+_NOT_SWEPT = frozenset({"foreach", "fused", "capturable", "differentiable"})
 
 
 @dataclass(frozen=True)
@@ -145,7 +144,7 @@ def swept_kwargs(spec: OptimizerSpec, axes: Sequence[ParamAxis]) -> list[dict[st
     labels = [a.label for a in axes]
     if len(set(labels)) != len(labels):
         raise UsageError(f"--param {labels[0]} is given twice")
-    takes = _signature(spec)
+    takes = {k: v for k, v in constructor_defaults(spec.cls).items() if k not in _NOT_SWEPT}
     bases = {a.name: _base_value(spec, a, takes) for a in axes}
     combos = []
     for second in (axes[1].values if len(axes) == 2 else (None,)):
@@ -155,18 +154,11 @@ def swept_kwargs(spec: OptimizerSpec, axes: Sequence[ParamAxis]) -> list[dict[st
                 if axis.index is None:
                     kwargs[axis.name] = value
                 else:
-                    entries = list(kwargs.get(axis.name, bases[axis.name]))
-                    entries[axis.index] = value
-                    kwargs[axis.name] = tuple(entries)
+                    kwargs[axis.name] = replace_entry(kwargs.get(axis.name, bases[axis.name]),
+                                                      axis.index, value)
             combos.append(kwargs)
     _validate(spec, axes, combos)
     return combos
-
-
-def _signature(spec: OptimizerSpec) -> dict[str, Any]:
-    params = inspect.signature(spec.cls.__init__).parameters
-    return {k: p.default for k, p in params.items() if k not in _NOT_SWEPT
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def _base_value(spec: OptimizerSpec, axis: ParamAxis, takes: dict[str, Any]) -> Any:

@@ -15,9 +15,9 @@ from matplotlib.patches import Patch
 
 from surfaces import Surface
 
-from .._io import atomic_path
+from .._resolve import surface_from_file
 from ..errors import UsageError
-from ..resolve import surface_from_file
+from ..plot import still
 from .basins import BasinMap
 from .sweep import SweepMap
 
@@ -30,6 +30,7 @@ NOT_CONVERGED = "#9a9a9a"
 DIVERGED = "#141414"
 SWEEP_DIVERGED = "#d62728"
 SWEEP_NOT_CONVERGED = "#ffffff"
+MAP_DPI = 130  # a map is saved at this resolution
 _PALE = 0.72  # how far the slowest converging start is blended towards white
 
 
@@ -305,18 +306,6 @@ def _contours(surface: Surface, domain: tuple) -> tuple[np.ndarray, ...] | None:
     return gx, gy, z, 14
 
 
-def figure_format(path: str | os.PathLike[str]) -> str:
-    """The image format a path's suffix names, or a `UsageError` listing the valid ones."""
-    fmt = Path(path).suffix.lower().lstrip(".")
-    formats = sorted(FigureCanvasAgg(Figure()).get_supported_filetypes())
-    if fmt not in formats:
-        raise UsageError(f"cannot tell the image format of {str(path)!r}: its suffix must be "
-                         f"one of {', '.join('.' + f for f in formats)}")
-    return fmt
-
-
-def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 130) -> None:
-    """Saves atomically in the format the suffix names (png, pdf, svg, ...)."""
-    fmt = figure_format(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi)
+def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = MAP_DPI) -> Path:
+    """Saves a map atomically in the format the suffix names (png, pdf, svg, ...)."""
+    return still.save_figure(fig, path, dpi=dpi)

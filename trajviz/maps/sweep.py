@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,77 +22,65 @@ import torch
 
 from surfaces import Surface
 
-from .._io import FLOAT, INT, Field, invalid
+from .._io import FLOAT, Field, invalid
+from .._stepper import Block
 from ..checks import check_memory
 from ..errors import UsageError, UsageTypeError
-from ..optimizers import OptimizerSpec, SchedulerSpec, as_scheduler, parse_optimizers
-from ..provenance import provenance
-from ..resolve import resolve_surface
-from ._common import (
-    RESULT_BYTES_PER_RUN,
-    chunk_rows,
-    load_npz,
-    map_settings,
-    minima_tensor,
-    progress_bar,
-    save_npz,
-)
-from ._loop import check_scheduler, run_chunk
+from ..optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers
+from ._common import RESULT_BYTES_PER_RUN, load_npz, map_settings, progress_bar, save_npz
+from ._loop import run_chunk
+from ._outcomes import OUTCOME_ARRAYS, Outcomes, joined, outcome_fields
 from .params import ParamAxis, combinations, grid_shape, parse_param, swept_kwargs
 
 log = logging.getLogger(__name__)
 _FIELDS = {
-    "final": Field(FLOAT, ("rows", "cols", 2)),
-    "final_loss": Field(FLOAT, ("rows", "cols")),
-    "diverged_at": Field(INT, ("rows", "cols")),
-    "converged_at": Field(INT, ("rows", "cols")),
-    "minimum": Field(INT, ("rows", "cols")),
+    **outcome_fields("rows", "cols"),
     "values_0": Field(FLOAT, ("cols",), required=False),
     "values_1": Field(FLOAT, ("rows",), required=False),
 }
-_ARRAYS = tuple(name for name, fld in _FIELDS.items() if fld.required)
 # A setting's keyword arguments and values as Python objects, before it runs in a chunk.
 _BYTES_PER_SETTING = 512
 
 
+@dataclass(frozen=True)
+class SweepSummary:
+    """A sweep's outcomes at a glance.
+
+    Attributes:
+        runs: the number of settings run.
+        diverged, converged: the shares of runs that diverged and that converged.
+        best: the swept values of the run with the lowest final loss among those that did
+            not diverge (`SweepMap.best`), or ``None`` when every run diverged.
+        best_loss: that run's final loss, or ``None``.
+    """
+
+    runs: int
+    diverged: float
+    converged: float
+    best: dict[str, Any] | None
+    best_loss: float | None
+
+
 @dataclass(frozen=True, eq=False)
-class SweepMap:
+class SweepMap(Outcomes):
     """Outcomes of every combination, shaped like an image: ``(rows, columns)`` with the
     first swept parameter along the columns and the second (if any) along the rows.
+
+    The `Outcomes` arrays are ``(rows, columns)`` (``final`` with a trailing 2).
 
     Attributes:
         axes: the swept parameters and their values.
         label: the optimizer spec the sweep starts from.
         start: the start point every run shares.
-        final, final_loss, diverged_at, converged_at, minimum: as in `BasinMap`, each of
-            shape ``(rows, columns)`` (``final`` with a trailing 2).
-        steps, tol: the run length and the convergence tolerance (a distance).
-        meta: surface, optimizer, scheduler, dtype, device, versions.
     """
 
     axes: tuple[ParamAxis, ...]
     label: str
     start: tuple[float, float]
-    final: np.ndarray
-    final_loss: np.ndarray
-    diverged_at: np.ndarray
-    converged_at: np.ndarray
-    minimum: np.ndarray
-    steps: int
-    tol: float
-    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.final_loss.shape
-
-    @property
-    def diverged(self) -> np.ndarray:
-        return self.diverged_at >= 0
-
-    @property
-    def converged(self) -> np.ndarray:
-        return self.converged_at >= 0
 
     def value(self, row: int, col: int) -> dict[str, Any]:
         """The swept values of cell ``[row, col]``: ``{"lr": 0.01, "betas[0]": 0.9}``."""
@@ -108,9 +96,18 @@ class SweepMap:
         row, col = np.unravel_index(np.argmin(loss), loss.shape)
         return int(row), int(col)
 
+    def summary(self) -> SweepSummary:
+        """The shares of runs that diverged and converged, and the best run (`best`)."""
+        best = best_loss = None
+        if not self.diverged.all():
+            row, col = self.best()
+            best, best_loss = self.value(row, col), float(self.final_loss[row, col])
+        return SweepSummary(int(self.final_loss.size), float(self.diverged.mean()),
+                            float(self.converged.mean()), best, best_loss)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes a compressed ``.npz``; each axis's values are an array ``values_<i>``."""
-        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        arrays = self.outcome_arrays()
         axes = []
         for i, axis in enumerate(self.axes):
             if axis.numeric:
@@ -138,7 +135,7 @@ class SweepMap:
             raise invalid("sweep", path, "meta 'start' must be a point [x, y]")
         return cls(axes=axes, label=meta["label"], start=(float(start[0]), float(start[1])),
                    steps=meta["steps"], tol=float(meta["tol"]), meta=meta,
-                   **{name: arrays[name] for name in _ARRAYS})
+                   **{name: arrays[name] for name in OUTCOME_ARRAYS})
 
 
 def _load_axis(a: Any, stored: np.ndarray | None, size: int,
@@ -188,9 +185,9 @@ def sweep(
         >>> s.shape
         (1, 8)
     """
-    surf = resolve_surface(surface)
-    cfg = map_settings(surf, steps=steps, tol=tol, bound=bound, device=device, dtype=dtype,
-                       seed_=seed, memory_mb=memory_mb)
+    cfg = map_settings(surface, steps=steps, tol=tol, scheduler=scheduler, device=device,
+                       dtype=dtype, seed=seed, bound=bound, memory_mb=memory_mb)
+    surf = cfg.surface
     (spec,) = _one_optimizer(optimizer)
     if isinstance(params, (str, bytes)) or not isinstance(params, Sequence):
         raise UsageTypeError(f"params must be a list of one or two axes such as "
@@ -199,45 +196,34 @@ def sweep(
     check_memory(f"a sweep of {combinations(axes)} settings",
                  combinations(axes) * (_BYTES_PER_SETTING + RESULT_BYTES_PER_RUN))
     combos = swept_kwargs(spec, axes)
-    sched = as_scheduler(scheduler)
-    check_scheduler(sched)
-    dev, dt, tol, bound = cfg.device, cfg.dtype, cfg.tol, cfg.bound
     try:
         x0 = tuple(float(v) for v in (surf.start if start is None else start))
     except (TypeError, ValueError):
         x0 = ()
     if isinstance(start, str) or len(x0) != 2 or not np.all(np.isfinite(x0)):
         raise UsageError(f"start must be a finite point (x, y), got {start!r}")
-    mins = minima_tensor(surf, dev, dt)
     n = len(combos)
-    rows = chunk_rows(len(surf.minima), dt.itemsize, memory_mb, dev, objects_per_run=True)
-    starts = torch.tensor([x0], dtype=dt, device=dev).repeat(min(n, rows), 1)
-    torch.manual_seed(seed)
+    rows = cfg.chunk_rows(objects_per_run=True)
+    starts = torch.tensor([x0], dtype=cfg.dtype, device=cfg.device).repeat(min(n, rows), 1)
+    torch.manual_seed(cfg.seed)
     if n > rows:
         log.info("%d combinations in chunks of %d", n, rows)
 
-    chunks = []
-    with progress_bar(steps * -(-n // rows), f"sweep {spec.name}", progress) as tick:
+    chunks: list[Outcomes] = []
+    with progress_bar(cfg.steps * -(-n // rows), f"sweep {spec.name}", progress) as tick:
         for i in range(0, n, rows):
-            part = combos[i:i + rows]
-            chunks.append(run_chunk(surf.fn, spec, starts[:len(part)], steps=steps,
-                                    kwargs=part, scheduler=sched, minima=mins, tol=tol,
-                                    bound=bound, tick=tick))
-    shape = grid_shape(axes)
-
-    def gather(name: str, *tail: int) -> np.ndarray:
-        return torch.cat([getattr(c, name) for c in chunks]).numpy().reshape(*shape, *tail)
+            part = combos[i:i + rows]  # a block (a param group, or an optimizer) each
+            blocks = [Block(spec.with_kwargs(**kw), slice(j, j + 1)) for j, kw in enumerate(part)]
+            chunks.append(run_chunk(cfg, blocks, starts[:len(part)], tick))
 
     meta = {
         "optimizer": spec.describe(),
         "minima": [list(m) for m in surf.minima],
         "min_value": surf.min_value,
-        **provenance(surf, scheduler=sched, seed=seed, dtype=dt, device=dev, bound=bound),
+        **cfg.provenance(),
     }
-    return SweepMap(axes=axes, label=spec.label, start=x0, final=gather("final", 2),
-                    final_loss=gather("final_loss"), diverged_at=gather("diverged_at"),
-                    converged_at=gather("converged_at"), minimum=gather("minimum"),
-                    steps=steps, tol=float(tol), meta=meta)
+    return SweepMap(axes=axes, label=spec.label, start=x0, **joined(chunks, *grid_shape(axes)),
+                    steps=cfg.steps, tol=float(cfg.tol), meta=meta)
 
 
 def _one_optimizer(optimizer: str | OptimizerSpec) -> list[OptimizerSpec]:

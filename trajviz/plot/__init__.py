@@ -1,4 +1,8 @@
-"""Figures and animations of runs: `RunFigure`, `animate`, `plot`, `save`, the writers."""
+"""Figures and animations of runs: `RunFigure`, `animate`, `plot`, `save`.
+
+A figure's colours are a `Theme`, by name from `THEMES`; `save` picks its `FrameWriter` from
+`WRITERS` by name or by the path's extension (`writer_for`); `register` adds one.
+"""
 
 from . import page as _page  # noqa: F401  (registers the .html writer)
 from .animate import RunAnimation, animate, plot, save
@@ -8,12 +12,12 @@ from .theme import THEMES, Theme, get_theme
 from .writers import WRITERS, FrameWriter, register, writer_for
 
 __all__ = [
-    "THEMES",
-    "WRITERS",
     "FrameWriter",
     "RunAnimation",
     "RunFigure",
+    "THEMES",
     "Theme",
+    "WRITERS",
     "animate",
     "get_theme",
     "plot",

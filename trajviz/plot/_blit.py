@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from ..errors import UsageError
 from ..run import Run
 from ._parallel import helper_count, parallel_frames
+from ._repaint import animated
 
 
 class BlittedFigure(ABC):
@@ -100,13 +101,8 @@ class BlittedFigure(ABC):
     def _static_only(self) -> Iterator[list[Artist]]:
         """Marks the dynamic artists animated (a draw leaves them out) and yields them."""
         dynamic = self.dynamic
-        for a in dynamic:
-            a.set_animated(True)
-        try:
+        with animated(dynamic):
             yield dynamic
-        finally:
-            for a in dynamic:
-                a.set_animated(False)
 
     @contextlib.contextmanager
     def _agg_canvas(self) -> Iterator[FigureCanvasAgg]:

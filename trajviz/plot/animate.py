@@ -22,16 +22,18 @@ from tqdm.auto import tqdm
 
 from surfaces import Surface
 
-from .._io import atomic_path, check_writable
+from .._io import atomic_dir, atomic_path
 from ..checks import check_figure_size, check_text, number
 from ..errors import UsageError, UsageTypeError
 from ..run import Run
 from ._blit import BlittedFigure
 from .figure import RunFigure
+from .still import STILL_FORMATS, is_still_format, save_figure
 from .writers import FrameWriter, ffmpeg_exe, writer_for
 
 log = logging.getLogger(__name__)
 MAX_FPS = 1000.0
+DEFAULT_FPS = 20
 
 
 class RunAnimation(FuncAnimation):
@@ -42,15 +44,24 @@ class RunAnimation(FuncAnimation):
         run_figure: the figure it animates.
         steps: the run's step shown in each frame.
         fps: its frame rate.
+        rendered: whether `save` has rendered it.
     """
 
     def __init__(self, run_figure: BlittedFigure, steps: np.ndarray, fps: float) -> None:
         self.run_figure, self.steps, self.fps = run_figure, steps, fps
+        self.rendered = False
         super().__init__(run_figure.fig, run_figure.set_step, frames=[int(t) for t in steps],
                          interval=1000 / fps, blit=False, repeat=True, cache_frame_data=False)
 
+    def __del__(self) -> None:
+        # matplotlib warns when an animation it never drew is deleted: one that `save`
+        # rendered (by blitting, not through matplotlib) was not forgotten
+        if not self.rendered:
+            super().__del__()
 
-def animate(run: Run, surface: Surface | str, *, frames: int | None = None, fps: int = 20,
+
+def animate(run: Run, surface: Surface | str, *, frames: int | None = None,
+            fps: float = DEFAULT_FPS,
             **figure_options: Any) -> RunAnimation:
     """The run as an animation: one frame per step, or ``frames`` evenly spread steps.
 
@@ -93,59 +104,63 @@ def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], 
 
     Args:
         obj: a `RunAnimation` (from `animate`), a `RunFigure` (or another
-            `BlittedFigure`), a static `Figure` (``.png`` only) or any matplotlib
-            `Animation` (``.gif``/``.mp4``, matplotlib's own path).
+            `BlittedFigure`), a static `Figure` (``.png``, ``.svg`` or ``.pdf``) or any
+            matplotlib `Animation` (``.gif``/``.mp4``, matplotlib's own path).
         path: ``.gif``, ``.mp4``, ``.png``, ``.html`` (a page that plays offline) or a
-            folder name (numbered PNG frames).
+            folder name (numbered PNG frames); a static figure: ``.png``, ``.svg``, ``.pdf``.
         fps: frames per second (default: the animation's own, else 20).
         frames: subsample to this many frames (default: the animation's own, or all steps).
         progress: show a progress bar (``None``: only on a terminal, after a moment).
-        writer: a writer name or instance instead of choosing by extension.
+        writer: a writer name or instance instead of choosing by extension (animations).
         helpers: forked processes that render frames besides this one (default: one per
             further CPU, at most 3, for 24 frames or more; 0: all frames here).
 
     Returns:
-        The path written. The write is atomic: on any failure nothing is left behind.
+        The path written. The write is atomic: the writer writes a temporary file or
+        folder, renamed onto ``path`` only when complete; on any failure nothing is left.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise UsageTypeError(f"path must be a file name, got {type(path).__name__}")
     path = Path(path)
     fps = None if fps is None else _check_fps(fps)
     frames = _check_frames(frames)
+    if isinstance(obj, Figure):
+        return _save_still(obj, path, writer)
     w = writer_for(path, writer)
     if isinstance(obj, RunAnimation):
         rf = obj.run_figure
         steps = obj.steps if frames is None else rf.frame_steps(frames)
         fps = fps or obj.fps
-        obj._draw_was_started = True  # rendered here, not by matplotlib: no "deleted" warning
+        obj.rendered = True
     elif isinstance(obj, BlittedFigure):
         rf, steps = obj, obj.frame_steps(frames)
-    elif isinstance(obj, Figure):
-        return _save_figure(obj, path, w)
     elif isinstance(obj, Animation):
-        return _save_foreign(obj, path, w, fps or 20)
+        return _save_foreign(obj, path, w, fps or DEFAULT_FPS)
     else:
         raise UsageError(f"cannot save a {type(obj).__name__}; expected an Animation, a "
                          "Figure or a RunFigure")
+    fps = fps or DEFAULT_FPS
     if w.single_frame:
         steps = steps[-1:]
-    if w.needs_figure:
-        w.write_figure(path, rf, steps, fps=fps or 20)
-    else:
-        helpers = None if helpers is None else number(helpers, "helpers", integer=True, lo=0,
-                                                      hi=64)
-        _render(rf, steps, path, w, fps=fps or 20, progress=progress, helpers=helpers)
+    helpers = None if helpers is None else number(helpers, "helpers", integer=True, lo=0, hi=64)
+    atomic = atomic_dir if w.extensions == ("",) else atomic_path
+    with atomic(path) as tmp:
+        if w.needs_figure:
+            w.write_figure(tmp, rf, steps, fps=fps)
+        else:
+            _render(rf, steps, tmp, w, fps=fps, progress=progress,
+                    helpers=helpers, name=path.name)
+    log.info("wrote %s: %d frames at %g fps", path, len(steps), fps)
     return path
 
 
 def _render(rf: BlittedFigure, steps: np.ndarray, path: Path, w: FrameWriter, *, fps: float,
-            progress: bool | None, helpers: int | None) -> None:
-    if w.extensions != ("",):
-        check_writable(path)
+            progress: bool | None, helpers: int | None, name: str) -> None:
+    """Renders ``steps`` and hands the frames to ``w``, which writes them to ``path``."""
     sample = None
     if len(steps) > 1 and not w.single_frame:  # first and last frames: every colour used
         sample = np.concatenate([np.array(f) for f in rf.frames([steps[0], steps[-1]])])
-    bar = tqdm(total=len(steps), desc=f"rendering {path.name}", unit="frame", delay=0.5,
+    bar = tqdm(total=len(steps), desc=f"rendering {name}", unit="frame", delay=0.5,
                disable=None if progress is None else not progress, leave=False)
 
     def frames():
@@ -157,16 +172,16 @@ def _render(rf: BlittedFigure, steps: np.ndarray, path: Path, w: FrameWriter, *,
         w.write(path, frames(), fps=fps, n_frames=len(steps), sample=sample)
     finally:
         bar.close()
-    log.info("wrote %s: %d frames at %g fps", path, len(steps), fps)
 
 
-def _save_figure(fig: Figure, path: Path, w: FrameWriter) -> Path:
-    if not w.single_frame:
-        raise UsageError(f"a static figure can only be saved as .png, not {str(path)!r}; "
-                         "use animate() for an animation")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", facecolor=fig.get_facecolor())
-    return path
+def _save_still(fig: Figure, path: Path, writer: str | FrameWriter | None) -> Path:
+    if writer is not None:
+        raise UsageError("a static figure is saved in the format its extension names; "
+                         "writer= is for animations")
+    if not is_still_format(path):
+        raise UsageError(f"a static figure can only be saved as {', '.join(STILL_FORMATS)}, "
+                         f"not {str(path)!r}; use animate() for an animation")
+    return save_figure(fig, path)
 
 
 def _save_foreign(anim: Animation, path: Path, w: FrameWriter, fps: float) -> Path:

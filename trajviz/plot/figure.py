@@ -5,14 +5,15 @@ The static parts (contours, axes, legend) are drawn once; each step moves a few 
 once and restored for every frame, and only the moving artists are redrawn.
 `RunFigure.redraw` keeps the figure's pixels up to date for interactive use: after a step
 only the moving artists are drawn again, and after `RunFigure.set_run` only the parts whose
-look changed (a legend entry, a panel's axis) are repainted, exactly as a full draw would.
+look changed (a legend entry, a panel's axis) are repainted, exactly as a full draw would:
+what changed is read from the artists (see `trajviz.plot._repaint`).
 """
 
 from __future__ import annotations
 
 import textwrap
 import warnings
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -25,9 +26,9 @@ from matplotlib.transforms import Bbox
 import surfaces
 from surfaces import Surface
 
+from .._resolve import resolve_surface
 from ..checks import check_figure_size, check_step, check_text
 from ..errors import UsageError
-from ..resolve import resolve_surface
 from ..run import Run
 from ._blit import BlittedFigure
 from ._repaint import Repainter
@@ -119,7 +120,6 @@ class RunFigure(BlittedFigure):
         grid = background if background is not None else surface_grid(self.surface)
         self.step = 0
         self.colors = dict(colors or {})
-        self._version = 0  # counts the runs set: what `redraw` must look at
         self._repainter: Repainter | None = None
         with rc_context(self.theme):
             if figure is None:
@@ -208,7 +208,6 @@ class RunFigure(BlittedFigure):
         data = RunData.from_run(run, self.theme, self.colors)
         self.data = data
         self.run = run
-        self._version += 1
         with rc_context(self.theme):
             for panel in self.panels:
                 panel.set_data(data)
@@ -281,20 +280,13 @@ class RunFigure(BlittedFigure):
             raise UsageError("this figure has no update panel (updates=False)")
         return np.column_stack([p.values() for p in self.update_panels])
 
-    def keys(self) -> dict[Artist, Hashable]:
-        """How the parts a new run may change look now (each panel's axes), for `redraw`."""
-        keys: dict[Artist, Hashable] = {}
-        for panel in self.panels:
-            keys.update(panel.keys())
-        return keys
-
     def redraw(self, *, full: bool = False) -> np.ndarray:
         """Brings the figure's pixels up to date with the least drawing, and returns them.
 
         After `set_step` only the moving artists are drawn again, over the kept background;
-        after `set_run` also the parts whose look changed (a legend entry, an axis whose
-        limits moved), each repainted exactly as a full draw paints it. Pass ``full=True``
-        after changing the figure by other means (e.g. an axis label).
+        after `set_run`, or any change to the figure's artists, also the parts whose look
+        changed (a legend entry, an axis whose limits moved), each repainted exactly as a
+        full draw paints it. ``full=True`` draws everything anew.
 
         Returns:
             An ``(H, W, 4)`` uint8 RGBA view of the canvas's buffer, valid until the next
@@ -305,11 +297,8 @@ class RunFigure(BlittedFigure):
             if not isinstance(canvas, FigureCanvasAgg):  # paint on an Agg canvas of our own
                 own, canvas = canvas, FigureCanvasAgg(self.fig)
                 self.fig.set_canvas(own)
-            self._repainter = Repainter(self.fig, canvas, self.keys)
-            self._painted = -1
-        changed = self._painted != self._version
-        self._painted = self._version
-        return self._repainter.paint(self.dynamic, changed=changed, full=full)
+            self._repainter = Repainter(self.fig, canvas)
+        return self._repainter.paint(self.dynamic, full=full)
 
     @property
     def repainted(self) -> list[Bbox]:

@@ -31,11 +31,11 @@ from matplotlib.text import Text
 
 from surfaces import Surface
 
+from .._resolve import resolve_surface
 from ..checks import check_figure_size, check_step, check_text
 from ..errors import UsageError
 from ..maps.basins import _centres
 from ..maps.plot import DIVERGED, NOT_CONVERGED, minimum_colour
-from ..resolve import resolve_surface
 from ..run import Run
 from ._blit import BlittedFigure
 from .animate import RunAnimation

@@ -27,7 +27,6 @@ from matplotlib.colors import to_hex, to_rgba
 from PIL import Image
 
 from .. import __version__
-from .._io import atomic_path
 from ..errors import UsageError
 from ._blit import BlittedFigure
 from .figure import RunFigure, display_name
@@ -57,9 +56,7 @@ class HtmlWriter(FrameWriter):
         if not isinstance(figure, RunFigure):
             raise UsageError(f"an HTML page shows a race (a RunFigure), not a "
                              f"{type(figure).__name__}; save this one as .gif, .mp4 or .png")
-        page = page_html(figure, steps, fps=fps)
-        with atomic_path(path) as tmp:
-            tmp.write_text(page, encoding="utf-8")
+        path.write_text(page_html(figure, steps, fps=fps), encoding="utf-8")  # save(): a temp path
 
 
 def page_html(rf: RunFigure, steps: np.ndarray, *, fps: float = 20) -> str:

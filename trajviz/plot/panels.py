@@ -6,10 +6,10 @@ a step (`update`), returning them, so that a figure can be blitted: static parts
 dynamic artists redrawn on a restored background. Static artists therefore always have a
 lower zorder than dynamic ones, so a full redraw and a blitted frame look the same.
 
-`keys` tells what a run changed in a panel's static look (an axis's limits, scale, tick
-labels): `RunFigure.redraw` repaints only the parts whose key changed. The scales are chosen
-from the data on a coarse grid of values (half decades for the update bars, decades for the
-loss), so that re-running one optimizer rarely moves an axis.
+A panel sets an axis only when what it shows changes (any setter marks the axis stale, and
+`RunFigure.redraw` repaints what is stale). The scales are chosen from the data on a coarse
+grid of values (half decades for the update bars, decades for the loss), so that re-running
+one optimizer rarely moves an axis.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from matplotlib.ticker import FixedLocator, NullLocator
 
 from surfaces import Surface
 
+from .._resolve import resolve_device
 from ..checks import check_text
 from ..errors import UsageError
-from ..resolve import resolve_device
 from ..run import Run
 from .theme import Theme
 
@@ -321,9 +321,6 @@ class SurfacePanel:
                 changed.append(arrow)
         return changed
 
-    def keys(self) -> dict[Artist, Hashable]:
-        return {}  # a run changes only the dynamic artists (the starts included)
-
     @property
     def dynamic(self) -> list[Artist]:
         return list(self._artists)
@@ -403,9 +400,6 @@ class Surface3DPanel:
                             self.z[i, e - 1:e])
         return list(self._artists)
 
-    def keys(self) -> dict[Artist, Hashable]:
-        return {}
-
     @property
     def dynamic(self) -> list[Artist]:
         return list(self._artists)
@@ -431,7 +425,7 @@ class UpdatePanel:
         self.bars: list[Artist] = []
         self._container: BarContainer | None = None
         self._artists: list[Artist] = []
-        self._keys: dict[Artist, Hashable] = {}
+        self._shown: dict[Artist, Hashable] = {}  # what each axis was set to show
 
     def set_data(self, data: RunData) -> None:
         """Points the bars at ``data``; rows, names and scale change only where they must."""
@@ -454,7 +448,7 @@ class UpdatePanel:
             self.minus = ax.scatter(nan, nan, marker="<", **kw)
         self._artists = [*self.bars, self.plus, self.minus]
         names = (tuple(data.names), tuple(map(tuple, data.colors[data.first])))
-        if self._keys.get(ax.yaxis) != names:
+        if self._shown.get(ax.yaxis) != names:
             ax.set_ylim(data.n_opt - 0.5, -0.5)
             ax.set_yticks(rows)
             if self.show_names:
@@ -468,13 +462,13 @@ class UpdatePanel:
             else:
                 ax.tick_params(axis="y", labelleft=False)
         scale = self._scale(data)
-        if self._keys.get(ax.xaxis) != scale:
+        if self._shown.get(ax.xaxis) != scale:
             lim, thresh, decade_hi = scale
             ax.set_xscale("symlog", linthresh=thresh, linscale=0.6)
             ax.set_xlim(-lim, lim)
             ax.xaxis.set_major_locator(FixedLocator([-decade_hi, 0.0, decade_hi]))
             ax.xaxis.set_minor_locator(NullLocator())
-        self._keys = {ax.xaxis: scale, ax.yaxis: names}
+        self._shown = {ax.xaxis: scale, ax.yaxis: names}
 
     def _scale(self, data: RunData) -> tuple[float, float, float]:
         """``(limit, linear threshold, tick)`` of the symmetric log scale."""
@@ -484,9 +478,6 @@ class UpdatePanel:
         thresh = max(np.percentile(moves, 2), top * 1e-5) if moves.size else 0.1
         return (_half_decade(1.6 * top, up=True), _half_decade(thresh, up=False),
                 float(10.0 ** np.floor(np.log10(top))))
-
-    def keys(self) -> dict[Artist, Hashable]:
-        return dict(self._keys)
 
     def update(self, t: int) -> list[Artist]:
         data = self.data
@@ -526,7 +517,7 @@ class LossPanel:
         self.lines = LineCollection([], zorder=Z_PATH)
         ax.add_collection(self.lines)
         self._artists: list[Artist] = [self.lines]
-        self._keys: dict[Artist, Hashable] = {}
+        self._shown: dict[Artist, Hashable] = {}  # what each axis was set to show
 
     def set_data(self, data: RunData) -> None:
         """Points the curves at ``data``; the axes' scale and limits change only where the
@@ -561,16 +552,16 @@ class LossPanel:
                     pad = 0.05 * (hi - lo or 1.0)
                     ylim = (float(lo - pad), float(hi + pad))
         yaxis = (label, log, ylim)
-        if self._keys.get(ax.yaxis) != yaxis:
+        if self._shown.get(ax.yaxis) != yaxis:
             if ax.get_yscale() != ("log" if log else "linear"):
                 ax.set_yscale("log" if log else "linear")
             ax.set_ylabel(label)
             if ylim is not None:
                 ax.set_ylim(*ylim)
         xlim = (0, max(run.steps, 1))
-        if self._keys.get(ax.xaxis) != xlim:
+        if self._shown.get(ax.xaxis) != xlim:
             ax.set_xlim(*xlim)
-        self._keys = {ax.xaxis: xlim, ax.yaxis: yaxis}
+        self._shown = {ax.xaxis: xlim, ax.yaxis: yaxis}
         few = run.n_traj <= 16
         colors = data.colors.copy()
         colors[:, 3] = 0.95 if few else 0.35
@@ -582,9 +573,6 @@ class LossPanel:
         self.lines.set_segments([np.column_stack([self.steps[:k], row[:k]])
                                  for row, k in zip(self.y, e, strict=True)])
         return [self.lines]
-
-    def keys(self) -> dict[Artist, Hashable]:
-        return dict(self._keys)
 
     @property
     def dynamic(self) -> list[Artist]:

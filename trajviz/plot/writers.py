@@ -1,8 +1,10 @@
 """Frame writers: GIF (Pillow), MP4 (ffmpeg from ``imageio-ffmpeg``), PNG, a folder of frames.
 
-A writer consumes an iterable of ``(H, W, 3)`` uint8 frames and writes them atomically.
-Writers register themselves by name (`register`); `writer_for` picks one from a path's
-extension and names the supported ones when it cannot.
+A writer consumes an iterable of ``(H, W, 3)`` uint8 frames and writes them to the path it
+is given: `trajviz.save` gives it a temporary file (or an empty temporary folder) and
+renames that onto the target only when the writer returns, so a writer never cleans up
+after a failure itself. Writers register themselves by name (`register`); `writer_for`
+picks one from a path's extension and names the supported ones when it cannot.
 
 GIF frames share one palette, built once from sample frames, and are mapped to it through
 a lookup table filled lazily, colour by colour: per-frame quantisation would dominate the
@@ -22,7 +24,6 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from PIL import Image
 
-from .._io import atomic_dir, atomic_path
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class FrameWriter(ABC):
         """Writes ``frames`` (each valid only until the next is drawn) to ``path``.
 
         Args:
-            path: the output file or folder.
+            path: the output file, or the (existing, empty) output folder.
             frames: ``(H, W, 3)`` uint8 arrays, ``n_frames`` of them.
             fps: frames per second.
             n_frames: how many frames ``frames`` yields.
@@ -204,11 +205,9 @@ class GifWriter(FrameWriter):
         duration[-1] += round(1000 * self.hold)
         # optimize: Pillow encodes each frame's unchanged pixels as transparent (an index
         # the 255-colour palette leaves free), which compresses to almost nothing
-        with atomic_path(path) as tmp:
-            self._image(palette, first_index).save(
-                tmp, format="GIF", save_all=True, append_images=images(), loop=0,
-                duration=duration if n_frames > 1 else duration[0], optimize=True,
-                disposal=1)
+        self._image(palette, first_index).save(
+            path, format="GIF", save_all=True, append_images=images(), loop=0,
+            duration=duration if n_frames > 1 else duration[0], optimize=True, disposal=1)
 
     @staticmethod
     def _image(palette: Palette, indices: np.ndarray) -> Image.Image:
@@ -249,27 +248,26 @@ class Mp4Writer(FrameWriter):
         frames = iter(frames)
         first = np.ascontiguousarray(next(frames))
         h, w = first.shape[:2]
-        with atomic_path(path) as tmp:
-            cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
-                   "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-",
-                   "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264",
-                   "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-movflags", "+faststart",
-                   "-f", "mp4", str(tmp)]
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-            try:
-                proc.stdin.write(first.tobytes())
-                for frame in frames:
-                    proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-                proc.stdin.close()
-            except BrokenPipeError:
-                pass
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
-            err = proc.stderr.read().decode(errors="replace")
-            if proc.wait() != 0:
-                raise RuntimeError(f"ffmpeg failed writing {path}: {err.strip()}")
+        cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "rawvideo",
+               "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "-",
+               "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264",
+               "-pix_fmt", "yuv420p", "-crf", str(self.crf), "-movflags", "+faststart",
+               "-f", "mp4", str(path)]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            proc.stdin.write(first.tobytes())
+            for frame in frames:
+                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        err = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed writing {path}: {err.strip()}")
 
 
 @register
@@ -288,8 +286,7 @@ class PngWriter(FrameWriter):
             last = frame
         if last is None:
             raise UsageError("no frame to write")
-        with atomic_path(path) as tmp:
-            Image.fromarray(np.ascontiguousarray(last)).save(tmp, format="PNG")
+        Image.fromarray(np.ascontiguousarray(last)).save(path, format="PNG")
 
 
 @register
@@ -303,7 +300,6 @@ class FramesWriter(FrameWriter):
     def write(self, path: Path, frames: Iterable[np.ndarray], *, fps: float, n_frames: int,
               sample: np.ndarray | None = None) -> None:
         digits = max(5, len(str(n_frames)))
-        with atomic_dir(path) as tmp:
-            for i, frame in enumerate(frames):
-                Image.fromarray(np.ascontiguousarray(frame)).save(
-                    tmp / f"frame_{i:0{digits}d}.png", format="PNG", compress_level=3)
+        for i, frame in enumerate(frames):
+            Image.fromarray(np.ascontiguousarray(frame)).save(
+                path / f"frame_{i:0{digits}d}.png", format="PNG", compress_level=3)

@@ -22,6 +22,15 @@ import numpy as np
 
 from ..errors import UsageError
 from ..run import Run
+from ._ui import (
+    CONTROL_WIDTH,
+    error_html,
+    export_controls,
+    panel_layout,
+    playback_controls,
+    tag_controls,
+    write_gif,
+)
 from ._view import ColorSlots, FigureView
 
 log = logging.getLogger(__name__)
@@ -65,8 +74,9 @@ class LandscapeExplorer(widgets.VBox):
                                backend=backend)
         self.figure = LandscapeFigure(self.grids, figure=self.view.figure, theme=theme,
                                       colors=self._colors.mapping(self.labels))
-        self.controls = self._build_controls()
-        super().__init__(self._layout())
+        self.controls = c = self._build_controls()
+        super().__init__(panel_layout(c, [c["optimizers"], c["table"]], self.view,
+                                      [c["status"]]))
         self.add_class("tv-landscape")
         self.figure.set_step(self.run.steps)
         self.view.redraw(self.figure, full=True)
@@ -74,38 +84,22 @@ class LandscapeExplorer(widgets.VBox):
 
     def _build_controls(self) -> dict[str, Any]:
         w = widgets
-        steps = self.run.steps
         c: dict[str, Any] = {
             "optimizers": w.SelectMultiple(options=self.labels, value=tuple(self.labels),
                                            rows=max(1, min(len(self.labels), 8)),
                                            description="optimizers",
                                            disabled=not self.labels,
-                                           layout=w.Layout(width="330px")),
-            "play": w.Play(interval=120, min=0, max=steps, value=steps, step=1,
-                           disabled=not steps),
-            "step": w.IntSlider(value=steps, min=0, max=steps, description="record",
-                                continuous_update=True, disabled=not steps,
-                                layout=w.Layout(width="520px")),
-            "gif_path": w.Text(value="trajviz-landscape.gif", description="GIF file",
-                               layout=w.Layout(width="330px")),
-            "export": w.Button(description="Export GIF", icon="film"),
+                                           layout=w.Layout(width=CONTROL_WIDTH)),
+            **playback_controls(self.run.steps, interval=120, description="record"),
+            **export_controls("trajviz-landscape.gif"),
             "table": w.HTML(self._table()),
             "status": w.HTML(),
         }
-        for name, widget in c.items():
-            widget.add_class(f"tv-{name.replace('_', '-')}")
-        w.link((c["play"], "value"), (c["step"], "value"))
+        tag_controls(c)
         c["optimizers"].observe(self._on_optimizers, "value")
         c["step"].observe(self._on_step, "value")
         c["export"].on_click(lambda _: self.export_gif())
         return c
-
-    def _layout(self) -> list[widgets.Widget]:
-        c, w = self.controls, widgets
-        side = w.VBox([c["optimizers"], c["table"], w.HBox([c["export"]]), c["gif_path"]],
-                      layout=w.Layout(width="350px", min_width="350px"))
-        return [w.HBox([side, self.view.widget], layout=w.Layout(flex_flow="row wrap")),
-                w.HBox([c["play"], c["step"]]), c["status"]]
 
     @property
     def shown(self) -> list[int]:
@@ -124,8 +118,7 @@ class LandscapeExplorer(widgets.VBox):
     def _on_optimizers(self, change: Any) -> None:
         rows = self.shown
         if not rows:
-            self.controls["status"].value = ("<span class='tv-error' style='color:#b00020'>"
-                                             "no optimizer selected: pick one or more</span>")
+            self.controls["status"].value = error_html("no optimizer selected: pick one or more")
             return
         self.figure.set_run(self._subset(rows))
         self.figure.set_step(self.controls["step"].value)
@@ -181,16 +174,9 @@ class LandscapeExplorer(widgets.VBox):
 
     def export_gif(self, path: str | os.PathLike[str] | None = None, *, fps: float = 8
                    ) -> Path | None:
-        """Writes the shown paths as a GIF through `trajviz.plot.save` and shows its path."""
-        target = Path(path if path is not None else self.controls["gif_path"].value).resolve()
-        try:
-            written = self.view.export(self.figure, target, fps=fps)
-        except UsageError as e:
-            self.controls["status"].value = (f"<span class='tv-error' style='color:#b00020'>"
-                                             f"{html.escape(str(e))}</span>")
-            return None
-        self.controls["status"].value = f"wrote <code>{html.escape(str(written))}</code>"
-        return written
+        """Writes the shown paths as a GIF through `trajviz.plot.save` and shows its path;
+        returns it, or ``None`` after showing why it failed."""
+        return write_gif(self.view, self.figure, path, self.controls, fps=fps)
 
 
 def explore_landscape(grid: Any, **options: Any) -> LandscapeExplorer:
