@@ -6,9 +6,10 @@ the pixel rectangle of each of its *parts*: an Axes' children, a legend's handle
 What changed is read from the artists themselves: matplotlib marks an artist ``stale`` in
 every setter, and the repainter marks every part fresh after painting it. On the next
 paint, a stale part, a part that came or went, or a part that moved (a legend lays its parts
-out again) damages its old and its new rectangle; a stale axis, new limits or a new place
-damage a whole Axes (its data moved), and a unit that is not cut into parts (a 3-D Axes) is
-damaged whole. Every damaged rectangle is painted from scratch as a full draw paints it:
+out again) damages its old and its new rectangle; new limits or scales of an Axes damage
+every part but an axis that keeps its own (the data moved), a new place damages all of it,
+and a unit that is not cut into parts (a 3-D Axes) is damaged whole. Every damaged
+rectangle is painted from scratch as a full draw paints it:
 the figure's patch, then each unit with only its parts that reach into the rectangle shown,
 and only that rectangle's pixels are kept.
 """
@@ -88,9 +89,11 @@ def _children(unit: Artist) -> list[Artist]:
 
 
 def _frame(unit: Artist) -> Hashable:
-    """Where an Axes maps its data: its place and limits (a change moves every part)."""
+    """Where an Axes maps its data: its place, and its limits and scale per axis (a change
+    moves every part but an axis that keeps its own)."""
     if isinstance(unit, Axes):
-        return tuple(unit.bbox.bounds), unit.get_xlim(), unit.get_ylim()
+        return (tuple(unit.bbox.bounds), (unit.get_xlim(), unit.get_xscale()),
+                (unit.get_ylim(), unit.get_yscale()))
     return None
 
 
@@ -154,9 +157,21 @@ def _in_place(legend: Legend, stale: list[Artist], was: _Painted, now: _Painted,
 
 def _whole(unit: Artist, stale: list[Artist], painted: _Painted) -> bool:
     """Whether a change damages all of ``unit``: a unit not cut into parts, the unit's own
-    settings, an Axes' axis (limits, scale, ticks) or its place and limits changed."""
-    return bool(stale) and (not _cut(unit) or unit in stale) or any(
-        isinstance(a, Axis) for a in stale) or _frame(unit) != painted.frame
+    settings, or an Axes' place changed."""
+    return bool(stale) and (not _cut(unit) or unit in stale) or (
+        isinstance(unit, Axes) and _frame(unit)[0] != painted.frame[0])
+
+
+def _moved(unit: Artist, painted: _Painted) -> set[Artist]:
+    """The parts that new limits of an Axes move: every part but an axis whose limits
+    stayed (its ticks and labels are where they were)."""
+    if not isinstance(unit, Axes) or _frame(unit) == painted.frame:
+        return set()
+    _, x, y = painted.frame
+    now = _frame(unit)
+    kept = {axis for axis, was, is_ in ((unit.xaxis, x, now[1]), (unit.yaxis, y, now[2]))
+            if was == is_}
+    return {p for p in painted.parts if p not in kept}
 
 
 class Repainter:
@@ -281,8 +296,9 @@ class Repainter:
             elif _whole(unit, stale := _stale(unit), was):
                 now = self._measure(unit, renderer)
                 rects += [*was.parts.values(), *now.parts.values()]
-            elif stale or list(was.parts) != self._parts(unit):
-                keep = {p: e for p, e in was.parts.items() if p not in stale}
+            elif (touched := set(stale) | _moved(unit, was)) or list(was.parts) != self._parts(
+                    unit):
+                keep = {p: e for p, e in was.parts.items() if p not in touched}
                 now = self._measure(unit, renderer, keep)
                 if isinstance(unit, Legend):  # laid out anew unless nothing moves
                     now = replace(now, columns=was.columns) if list(now.parts) == list(
@@ -290,7 +306,7 @@ class Repainter:
                         self._measure(unit, renderer))
                 for part, extent in now.parts.items():
                     old = was.parts.get(part)
-                    if part in stale or part not in was.parts or not _same(old, extent):
+                    if part in touched or part not in was.parts or not _same(old, extent):
                         rects += [old, extent]
                 rects += [e for p, e in was.parts.items() if p not in now.parts]
             else:
