@@ -29,7 +29,9 @@ for ipympl also the PNG's decoding); ``decode`` to the JPEG being decoded (image
 refresh and its parts (wall and the kernel thread's CPU time): the engine re-run, the rest
 of the run cache, the figure's update and the drawing and pushing of the picture.
 
-Prints per backend ``median X ms (min A, max B) over N changes`` and the split. Run under
+Prints per backend ``median X ms (min A, max B) over N changes`` and the split; then, in
+this process, one re-run of Adam with `trajviz.run` against a plain ``torch.optim`` loop of
+the same run, the floor of any change that re-runs the optimizer. Run under
 the CPU lock so other work does not disturb the timings:
     flock /tmp/trajviz-cpu.lock python benchmarks/bench_explorer_browser.py
 """
@@ -298,6 +300,41 @@ def lr_values(n: int) -> list[str]:
     return [f"{v:.3g}" for v in np.geomspace(0.0105, 0.2, n + 1)]
 
 
+def floor(steps: int, lr: float, repeats: int = 9) -> None:
+    """What one re-run of Adam costs outside the browser, in this process: `trajviz.run` and
+    a plain ``torch.optim`` loop of the same run (zero_grad, loss, backward, step), in turn.
+    The plain loop is the floor of a change that re-runs the optimizer."""
+    import time
+
+    import torch
+
+    import surfaces
+    import trajviz
+
+    surface = surfaces.get("rosenbrock")
+
+    def plain() -> None:
+        p = torch.tensor([surface.start], dtype=torch.float32, requires_grad=True)
+        opt = torch.optim.Adam([p], lr=lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            surface(p).sum().backward()
+            opt.step()
+
+    def engine() -> None:
+        trajviz.run(surface, f"adam:lr={lr}", steps=steps)
+
+    times: dict[str, list[float]] = {"engine": [], "plain": []}
+    for _ in range(repeats + 1):  # the first pair warms up
+        for name, fn in (("engine", engine), ("plain", plain)):
+            t = time.perf_counter()
+            fn()
+            times[name].append(1e3 * (time.perf_counter() - t))
+    eng, pl = times["engine"][1:], times["plain"][1:]
+    print(f"one re-run of Adam ({steps} steps) outside the browser: trajviz.run {spread(eng)}; "
+          f"a plain torch.optim loop (the floor) {spread(pl)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="both", choices=("image", "ipympl", "both"))
@@ -334,6 +371,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     for backend, changes in results.items():
         report(backend, changes)
+    floor(args.steps, float(lr_values(args.changes)[-1]))
     if args.json:
         Path(args.json).write_text(json.dumps(
             {b: [c.__dict__ for c in cs] for b, cs in results.items()}, indent=1))
