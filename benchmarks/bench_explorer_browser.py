@@ -1,23 +1,35 @@
 """The explorer in a real browser: learning-rate change to new pixels, in JupyterLab.
 
     python benchmarks/bench_explorer_browser.py [--backend image|ipympl|both] [--changes 8]
+        [--notches 8]
 
 Starts JupyterLab and headless Debian Chromium with the browser test's machinery
 (``tests/_browser.py``), opens a fresh notebook that builds ``trajviz.explore()`` (the eight
-seed optimizers, 500 steps on Rosenbrock, Adam chosen for editing) once per backend, and sets
-Adam's learning rate to ``--changes`` new values (each a cache miss: Adam re-runs) the way a
-user does: a click on the slider's readout, the new value typed, Enter.
+seed optimizers, 500 steps on Rosenbrock, Adam chosen for editing, the prefetch on as by
+default) once per backend, and changes Adam's learning rate in two modes, as a user does:
 
-What is timed, in the page's own clock (``performance.now()``): from the Enter key's
-``keydown`` event to the frame that shows the *final* picture for the new value. A script
+- typed (cold): ``--changes`` new values, each a click on the slider's readout, the value
+  typed, Enter. Every value is new, so every change re-runs Adam (the status must say
+  "re-ran 1 of"): the explorer's cold path.
+- notch: ``--notches`` moves of the slider by one notch, each the left arrow key on the
+  focused slider handle (noUiSlider's keyboard step; ipywidgets 8 reports it at once, as a
+  release). While idle the explorer has run Adam one notch below and above in the
+  background, so a move finds its run in the cache and only draws ("re-ran 0 of": a hit).
+  A move that comes before that run is done re-runs Adam (a miss); the report counts both.
+
+What is timed, in the page's own clock (``performance.now()``): from the key's (Enter's, or
+the arrow's) ``keydown`` event to the frame that shows the *final* picture for the new
+value. A script
 injected before JupyterLab loads records every write into the plot: for the image view, each
 new ``src`` of its ``<img>``, once ``img.decode()`` has finished; for ipympl, each
 ``drawImage`` into the view's ``<canvas>``; either counts at the first animation frame after
 it. After a change the benchmark waits until the explorer's status line and the kernel probe
 (below) report it and no write has come for ``--quiet`` ms; the change's latency is the
 *last* write's frame, so an early stale or partial picture could not shorten it. One warm-up
-change per backend is made first and not counted; every other change is reported (median,
-min and max; nothing is best-of-N).
+change per backend and mode is made first and not counted; every other change is reported
+(median, min and max; nothing is best-of-N). Between moves the benchmark waits only for the
+explorer to be quiet (as in the typed mode), never for the background runs: a notch move
+that finds no prefetched run counts as a miss.
 
 Where the time goes, in the order a change passes (all medians, ms):
 ``send`` keydown to the update leaving the page's WebSocket; ``relay in`` to the kernel's
@@ -29,7 +41,8 @@ for ipympl also the PNG's decoding); ``decode`` to the JPEG being decoded (image
 refresh and its parts (wall and the kernel thread's CPU time): the engine re-run, the rest
 of the run cache, the figure's update and the drawing and pushing of the picture.
 
-Prints per backend ``median X ms (min A, max B) over N changes`` and the split; then, in
+Prints per backend and mode ``median X ms (min A, max B) over N changes`` (for notch moves
+also how many were hits, and the hits' and misses' own medians) and the split; then, in
 this process, one re-run of Adam with `trajviz.run` against a plain ``torch.optim`` loop of
 the same run, the floor of any change that re-runs the optimizer. Run under
 the CPU lock so other work does not disturb the timings:
@@ -42,6 +55,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -60,6 +74,7 @@ from _browser import (  # noqa: E402
 )
 
 POLL_MS = 25  # the harness polls on a timer, not every frame: it draws no frames itself
+NOTCH_KEY = "ArrowLeft"  # one notch down: from the typed values' top, towards the usual rates
 
 # Runs before JupyterLab's own scripts: wraps WebSocket and the 2-D canvas context so that,
 # while armed, every message in or out and every write into the plot is timestamped.
@@ -112,10 +127,10 @@ PROBE = r"""
     return drawImage.apply(this, args);
   };
   document.addEventListener('keydown', (e) => {
-    if (tv.armed && e.key === 'Enter' && tv.t0 === null) tv.t0 = e.timeStamp;
+    if (tv.armed && e.key === tv.key && tv.t0 === null) tv.t0 = e.timeStamp;
   }, true);
-  tv.arm = (target) => {
-    Object.assign(tv, {armed: true, t0: null, sends: [], msgs: [], writes: [], target});
+  tv.arm = (target, key) => {
+    Object.assign(tv, {armed: true, t0: null, sends: [], msgs: [], writes: [], target, key});
     tv.observer = new MutationObserver((records) => {
       for (const r of records) {
         const img = r.target;
@@ -142,7 +157,9 @@ PROBE = r"""
 class Change:
     """One learning-rate change: where its time went (ms), in the order it passes."""
 
-    lr: str
+    mode: str  # "typed" or "notch"
+    lr: str  # the readout after the change
+    rerun: int  # optimizers the explorer re-ran (notch: 0 is a hit)
     total_ms: float  # keydown to the frame showing the final picture
     send_ms: float  # keydown to the update leaving the page
     in_ms: float  # to the kernel starting on it (its "busy" status): the server's relay
@@ -167,7 +184,7 @@ class Change:
 # The notebook's first cell: times the parts of each refresh in the kernel (wall and the
 # kernel thread's CPU time) and shows them, as JSON, in a widget the benchmark reads.
 KERNEL_PROBE = """\
-import functools, importlib, json, time
+import functools, importlib, json, threading, time
 import ipywidgets
 import trajviz
 from trajviz.plot import RunFigure
@@ -175,6 +192,7 @@ from trajviz.plot import RunFigure
 _cache = importlib.import_module("trajviz.widgets._cache")
 _view = importlib.import_module("trajviz.widgets._view")
 _explore = importlib.import_module("trajviz.widgets.explore")
+_prefetch = importlib.import_module("trajviz.widgets._prefetch")
 probe = ipywidgets.HTML(layout={"visibility": "hidden"})
 probe.add_class("tv-bench-probe")
 _parts, _seq, _active = {}, [0], set()
@@ -183,7 +201,9 @@ def _timed(owner, name, label, publish=False):
     inner = getattr(owner, name)
     @functools.wraps(inner)
     def wrapper(*args, **kwargs):
-        if label in _active:  # counted by the outer call
+        # counted by the outer call, or the prefetch's background run: not a change's time
+        # (a change itself may run on the main thread or, with ipykernel 7, a subshell's)
+        if label in _active or threading.current_thread().name == _prefetch.THREAD_NAME:
             return inner(*args, **kwargs)
         _active.add(label)
         t0, c0 = time.perf_counter(), time.thread_time()
@@ -233,26 +253,34 @@ def run_all(page, url: str, count: int) -> None:
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
 
 
-def change(page, explorer, plot, value: str, quiet_ms: int) -> Change:
-    """Types ``value`` into the lr readout, presses Enter, and times the final picture."""
-    timing, probe = explorer.locator(".tv-timing"), page.locator(".tv-bench-probe")
-    old, old_probe = timing.inner_text(), probe.text_content()
-    readout = explorer.locator(".tv-lr .widget-readout")
-    readout.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(value)
-    page.evaluate("el => window.__tv.arm(el)", plot.element_handle())
-    page.keyboard.press("Enter")
-    for el, was in ((timing, old), (probe, old_probe)):
-        page.wait_for_function("([el, old]) => el.textContent !== old",
-                               arg=[el.element_handle(), was], polling=POLL_MS)
+def change(page, explorer, plot, mode: str, quiet_ms: int, value: str = "") -> Change:
+    """Changes Adam's learning rate as a user does and times the final picture: ``typed``
+    types ``value`` into the readout and presses Enter (the change must re-run Adam);
+    ``notch`` presses `NOTCH_KEY` on the focused slider handle (a hit re-runs nothing)."""
+    probe = page.locator(".tv-bench-probe")
+    timing, old_probe = explorer.locator(".tv-timing"), probe.text_content()
+    if mode == "typed":
+        explorer.locator(".tv-lr .widget-readout").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(value)
+        key = "Enter"
+    else:
+        explorer.locator(".tv-lr .noUi-handle").focus()
+        key = NOTCH_KEY
+    page.evaluate("([el, key]) => window.__tv.arm(el, key)", [plot.element_handle(), key])
+    page.keyboard.press(key)
+    # the probe publishes after the refresh, whose status line came before it
+    page.wait_for_function("([el, old]) => el.textContent !== old",
+                           arg=[probe.element_handle(), old_probe], polling=POLL_MS)
     page.wait_for_function(f"""() => {{ const tv = window.__tv, last = tv.lastWrite();
         return last !== null && performance.now() - last > {quiet_ms}; }}""", polling=POLL_MS)
     rec = page.evaluate("() => window.__tv.disarm()")
     line = timing.inner_text()
-    if " lr: re-ran 1 of " not in line:
-        raise RuntimeError(f"unexpected status after lr={value}: {line!r}")
+    rerun = re.search(r" lr: re-ran (\d+) of ", line)
+    if rerun is None or int(rerun[1]) > 1 or (mode == "typed" and rerun[1] != "1"):
+        raise RuntimeError(f"unexpected status after a {mode} change: {line!r}")
     k = json.loads(probe.text_content())
+    engine = k.get("engine", (0.0, 0.0))  # a hit runs no engine
     t0, (start, ready, frame) = rec["t0"], rec["writes"][-1]
     sent = rec["sends"][0]
     # kernel messages carry the kernel's send time (epoch ms): on the page's clock
@@ -263,11 +291,12 @@ def change(page, explorer, plot, value: str, quiet_ms: int) -> Change:
     if busy is None or picture[3] is None:  # no kernel times: all of it counts as "kernel"
         busy = sent
         picture = (*picture[:3], picture[0], picture[4])
-    return Change(value, frame - t0, sent - t0, busy - sent, picture[3] - busy,
-                  picture[0] - picture[3], start - picture[0], ready - start, frame - ready,
-                  len(rec["writes"]), len(rec["msgs"]), sum(m[1] for m in rec["msgs"]) / 1e3,
-                  *k["refresh"], *k["engine"], k["cache"][0] - k["engine"][0], k["figure"][0],
-                  k["redraw"][0], line)
+    lr = explorer.locator(".tv-lr .widget-readout").inner_text()
+    return Change(mode, lr, int(rerun[1]), frame - t0, sent - t0, busy - sent,
+                  picture[3] - busy, picture[0] - picture[3], start - picture[0],
+                  ready - start, frame - ready, len(rec["writes"]), len(rec["msgs"]),
+                  sum(m[1] for m in rec["msgs"]) / 1e3, *k["refresh"], *engine,
+                  k["cache"][0] - engine[0], k["figure"][0], k["redraw"][0], line)
 
 
 def spread(values: list[float]) -> str:
@@ -275,12 +304,23 @@ def spread(values: list[float]) -> str:
             f"max {max(values):.1f})")
 
 
-def report(backend: str, changes: list[Change]) -> None:
+def report(backend: str, mode: str, changes: list[Change]) -> None:
     def med(field: str) -> float:
         return statistics.median(getattr(c, field) for c in changes)
 
-    print(f"{backend:<7} change -> pixels: {spread([c.total_ms for c in changes])} "
-          f"over {len(changes)} changes")
+    totals = [c.total_ms for c in changes]
+    if mode == "typed":
+        print(f"{backend:<7} typed value (cold: every change re-runs Adam) -> pixels: "
+              f"{spread(totals)} over {len(changes)} changes")
+    else:
+        hits = [c.total_ms for c in changes if c.rerun == 0]
+        misses = [c.total_ms for c in changes if c.rerun]
+        split = "".join(f"; {name} {spread(ts)}" for name, ts in (("hits", hits),
+                                                                  ("misses", misses))
+                        if ts and misses)
+        print(f"{backend:<7} one notch ({NOTCH_KEY} on the handle) -> pixels: {spread(totals)} "
+              f"over {len(changes)} moves, {len(hits)} of {len(changes)} hits (re-ran 0)"
+              f"{split}")
     print(f"{'':<7} page (medians, ms): send {med('send_ms'):.1f}, relay in "
           f"{med('in_ms'):.1f}, kernel {med('kernel_ms'):.1f}, relay out {med('out_ms'):.1f}, "
           f"handle {med('handle_ms'):.1f}, decode "
@@ -338,18 +378,19 @@ def floor(steps: int, lr: float, repeats: int = 9) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="both", choices=("image", "ipympl", "both"))
-    parser.add_argument("--changes", type=int, default=8)
+    parser.add_argument("--changes", type=int, default=8, help="typed (cold) changes")
+    parser.add_argument("--notches", type=int, default=8, help="one-notch moves (0: none)")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--quiet", type=int, default=400,
                         help="ms without a new write that ends a change")
     parser.add_argument("--json", help="also write every change's record here")
     args = parser.parse_args()
-    if args.changes < 1:
-        parser.error("--changes must be at least 1")
+    if args.changes < 1 or args.notches < 0:
+        parser.error("--changes must be at least 1 and --notches at least 0")
     if not os.access(CHROMIUM, os.X_OK):
         raise SystemExit(f"no Chromium at {CHROMIUM}: run 'bash .ci/browser.sh'")
     backends = ["image", "ipympl"] if args.backend == "both" else [args.backend]
-    results: dict[str, list[Change]] = {}
+    results: dict[tuple[str, str], list[Change]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-explorer-") as tmp, \
             jupyter_lab(Path(tmp)) as server, \
             headless_chromium(viewport=(1600, 1100)) as page:
@@ -362,19 +403,25 @@ def main() -> None:
             plot.scroll_into_view_if_needed()
             page.wait_for_timeout(500)
             values = lr_values(args.changes)
-            change(page, explorer, plot, values[0], args.quiet)  # warm-up, not counted
-            results[backend] = [change(page, explorer, plot, v, args.quiet)
-                                for v in values[1:]]
+            change(page, explorer, plot, "typed", args.quiet, values[0])  # warm-up
+            results[backend, "typed"] = [change(page, explorer, plot, "typed", args.quiet, v)
+                                         for v in values[1:]]
+            if args.notches:
+                change(page, explorer, plot, "notch", args.quiet)  # warm-up, not counted
+                results[backend, "notch"] = [change(page, explorer, plot, "notch", args.quiet)
+                                             for _ in range(args.notches)]
     print(f"explorer in JupyterLab {_version('jupyterlab')} / headless Chromium: 8 optimizers "
-          f"x {args.steps} steps on rosenbrock, Adam's learning rate typed into the readout; "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"load average {os.getloadavg()[0]:.2f}")
-    for backend, changes in results.items():
-        report(backend, changes)
+          f"x {args.steps} steps on rosenbrock, Adam's learning rate typed into the readout "
+          f"or moved by one notch; {os.cpu_count()} CPUs "
+          f"({platform.processor() or platform.machine()}), load average "
+          f"{os.getloadavg()[0]:.2f}")
+    for (backend, mode), changes in results.items():
+        report(backend, mode, changes)
     floor(args.steps, float(lr_values(args.changes)[-1]))
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {b: [c.__dict__ for c in cs] for b, cs in results.items()}, indent=1))
+            {f"{b} {m}": [c.__dict__ for c in cs] for (b, m), cs in results.items()},
+            indent=1))
 
 
 def _version(name: str) -> str:

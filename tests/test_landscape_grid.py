@@ -124,6 +124,37 @@ def test_any_range_of_grid_points_matches_the_whole_grid(mnist, device):
     assert tuple(pts[7]) == (alpha[1], beta[1])  # row-major in beta
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, threads):
+    """The MLP's fast path shares work between the points of a batch (a grid row's first
+    layer term, batched matrix products): each point's loss must still be bit-for-bit the
+    same alone, in any order, in any chunk, on or off a grid row, with one or two threads."""
+    d = load_dataset("mnist", data_dir=mnist_root())
+    x, y = d.train_x[:1100], d.train_y[:1100]  # three data blocks, the last one shorter
+    model = build_model("mlp")
+    plane = random_plane(model, parameters_to_vector(model.parameters()).detach(), seed=2)
+    ev = PlaneEvaluator(model, plane, x, y, device=device)
+    pts = grid_points(np.linspace(-1, 1, 7), np.linspace(-0.5, 0.5, 5))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        whole, acc = ev.evaluate(pts)
+        alone = np.array([ev.evaluate(p[None])[0][0] for p in pts[::4]])
+        order = np.random.default_rng(0).permutation(len(pts))
+        shuffled = np.empty(len(pts))
+        shuffled[order] = ev.evaluate(pts[order])[0]
+        chunked = np.concatenate([ev.evaluate(pts[i:i + 5], chunk=2)[0]
+                                  for i in range(0, len(pts), 5)])
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(alone, whole[::4])
+    np.testing.assert_array_equal(shuffled, whole)
+    np.testing.assert_array_equal(chunked, whole)
+    ref, ref_acc = plain_loop(model, plane, pts, x, y)
+    np.testing.assert_allclose(whole, ref, rtol=1e-5)
+    np.testing.assert_array_equal(acc, ref_acc)
+
+
 def test_grid_file_round_trips_and_any_value_can_be_recomputed(mnist, tmp_path):
     x, y = mnist
     model = build_model("mlp")

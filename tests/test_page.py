@@ -38,11 +38,11 @@ def test_page_geometry_is_the_figures_geometry(figure):
         figure.fig.canvas.draw()
         for panel, bars in zip(figure.update_panels, data["bars"], strict=True):
             ends = decode(bars["x"]).reshape(-1, steps)[:, min(t, steps - 1)]
-            for bar, end in zip(panel.bars, ends, strict=True):
-                box = bar.get_window_extent()
-                drawn = box.x1 if bar.get_width() >= 0 else box.x0
-                assert end == pytest.approx(drawn, abs=0.01)
+            drawn = [panel.ax.transData.transform(path.vertices)[1, 0]  # the far end
+                     for path in panel.bars.get_paths()]
+            np.testing.assert_allclose(ends, drawn, atol=0.01)
         assert data["title"]["texts"][t] == figure.title_text.get_text()
+        assert data["title"]["x"] == pytest.approx(figure.title_text.get_window_extent().x0)
     xy = decode(data["main"]["xy"]).reshape(run.n_traj, steps + 1, 2)
     expected = figure.main.ax.transData.transform(run.positions[0])
     np.testing.assert_allclose(xy[0, :, 0], expected[:, 0], atol=1e-3)

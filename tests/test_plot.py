@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 from matplotlib.contour import ContourSet
 from matplotlib.testing.decorators import check_figures_equal
 
@@ -117,6 +118,61 @@ def test_blitted_frames_equal_full_redraws(options):
     blitted = [np.array(f) for f in rf.frames(steps)]
     for t, frame in zip(steps, blitted, strict=True):
         np.testing.assert_array_equal(frame, rf.render(t))
+
+
+def lr_run(steps=120):
+    return trajviz.run("quadratic", "sgd:lr=0.1", steps=steps,
+                       scheduler="steplr:step_size=50,gamma=0.5", progress=False)
+
+
+def test_title_reads_the_step_and_starts_in_one_place():
+    run = lr_run()
+    rf = RunFigure(run, "quadratic", **SMALL)
+    lefts = set()
+    for t in (0, 7, 60, 120):
+        rf.set_step(t)
+        assert rf.title_text.get_text() == rf._title(t)
+        assert rf._title(t).startswith(f"quadratic   ·   step {t} / 120   ·   lr ")
+        lefts.add(rf.title_text.get_window_extent().x0)
+    assert len(lefts) == 1
+
+
+def test_blitted_title_is_the_whole_title():
+    """Frames draw the title's shared start with the background and only its end per frame:
+    each frame is a full redraw's, whatever the step number's length, and afterwards the
+    figure's title is whole again."""
+    run = lr_run()
+    rf = RunFigure(run, "quadratic", **SMALL)
+    steps = [0, 9, 10, 99, 100, 120]
+    for t, frame in zip(steps, [np.array(f) for f in rf.frames(steps)], strict=True):
+        np.testing.assert_array_equal(frame, rf.render(t))
+    assert rf.title_text.get_text() == rf._title(120) and rf.fig.texts == [rf.title_text]
+
+
+def test_background_leaves_the_whole_title_out():
+    """The page draws the whole title over the background: none of it may be there."""
+    rf = RunFigure(lr_run(), "quadratic", **SMALL)
+    background = rf.background()
+    x0, y0, x1, y1 = rf.title_text.get_window_extent().extents
+    height = background.shape[0]
+    box = background[int(height - y1):int(np.ceil(height - y0)), int(x0):int(np.ceil(x1))]
+    assert box.size and (box == box[0, 0]).all()
+
+
+def test_bars_are_drawn_at_the_updates_in_the_colour_of_their_sign():
+    run = trajviz.run("himmelblau", "adam:lr=0.1,momentum:lr=0.002,sgd:lr=0.01", steps=30,
+                      progress=False)
+    rf = RunFigure(trajviz.run("himmelblau", "sgd:lr=0.01", steps=5, progress=False),
+                   "himmelblau", **SMALL)
+    rf.set_run(run)  # three bars where there was one
+    theme = rf.theme
+    for t in (0, 12, 29):
+        rf.set_step(t)
+        for panel in rf.update_panels:
+            move = run.updates[:, t, panel.axis]
+            np.testing.assert_allclose(panel.values(), move, rtol=1e-6)
+            want = [to_rgba(theme.positive if v >= 0 else theme.negative) for v in move]
+            np.testing.assert_allclose(panel.bars.get_facecolor(), want)
 
 
 @check_figures_equal(extensions=["png"])

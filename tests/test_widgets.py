@@ -18,7 +18,9 @@ from trajviz.teaching import teaching
 from trajviz.widgets import Explorer, ExplorerState, explore
 from trajviz.widgets._cache import concat_runs, split_run, truncate_run
 
-SMALL = dict(size=(5, 3.5), dpi=40, backend="image", device="cpu")
+# no background runs: each test sees only the re-runs its own changes make
+# (the prefetch has its own tests in test_explorer_prefetch.py)
+SMALL = dict(size=(5, 3.5), dpi=40, backend="image", device="cpu", prefetch=False)
 FOUR = ["sgd", "momentum", "adam", "rmsprop"]
 
 

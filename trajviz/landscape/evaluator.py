@@ -192,8 +192,8 @@ class PlaneEvaluator:
         the dimension its classes (or output features) lie along: ``(p, samples, ...)`` with
         classes at 2, or ``(p, classes, samples)`` with classes at 1 on the fast path."""
         if self._fast:
-            return torch.cat([self._fast_logits(coeffs[k:k + self._sub])
-                              for k in range(0, len(coeffs), self._sub)]), 1
+            return torch.cat([self._fast_logits(part)[:real]
+                              for part, real in self._parts(coeffs)]), 1
         fn = {"affine": self._affine, "vmap": self._vmap, "loop": self._loop}[self.method]
         block = self.chunk_sizes()[1]
         return torch.cat([fn(coeffs, j, j + block) for j in range(0, len(self.x), block)],
@@ -274,14 +274,26 @@ class PlaneEvaluator:
         activations are made and used one cache-sized block at a time."""
         split, n = self._split, len(self.x)
         c = coeffs.to(device=self.device, dtype=self.vectors.dtype)
-        coef = torch.cat([torch.ones_like(c[:, :1]), c], 1)
-        tail_w = self.weights(coeffs, split.head_numel)
+        rows = _rows(c)
+        layers = _layers(split.chain, self.weights(coeffs, split.head_numel))
         width = split.head.out_features
+        # one buffer for every block's first-layer values: no fresh pages per block
+        work = torch.empty(len(c) * width * min(self._block, n), dtype=c.dtype, device=c.device)
         for b, j0 in enumerate(range(0, n, self._block)):
             j1 = min(j0 + self._block, n)
-            z = _combine(self._heads(j0, j1), coef).view(len(c), width, j1 - j0)
+            z = _combine(self._heads(j0, j1), c, rows,
+                         out=work[:len(c) * width * (j1 - j0)].view(len(c), -1))
+            z = z.view(len(c), width, j1 - j0)
             into = full[b] if full is not None and b < len(full) else None
-            yield j0, j1, _run_chain(split.chain, z, tail_w, out=into)
+            yield j0, j1, _run_chain(layers, z, out=into)
+
+    def _parts(self, coeffs: Tensor) -> Iterator[tuple[Tensor, int]]:
+        """``coeffs`` in parts of `_sub` points for the fast path, each as ``(points, how many
+        are real)``. A lone point is evaluated twice: torch's batched matrix product takes
+        another kernel, with other rounding, for a batch of one."""
+        for k in range(0, len(coeffs), self._sub):
+            part = coeffs[k:k + self._sub]
+            yield (part.repeat(2, 1) if len(part) == 1 else part), len(part)
 
     def _fast_logits(self, coeffs: Tensor) -> Tensor:
         """``(points, classes, samples)`` outputs on all the data from `_fast_blocks`."""
@@ -299,10 +311,12 @@ class PlaneEvaluator:
         n_full = n // block
         y_full = self.y[:n_full * block].view(n_full, 1, 1, block)
         losses, corrects = [], []
-        for k in range(0, len(coeffs), self._sub):
-            part = coeffs[k:k + self._sub]
-            full = torch.empty(n_full, len(part), self.out_shape[0], block,
-                               dtype=self.vectors.dtype, device=self.device)
+        per_point = n_full * self.out_shape[0] * block
+        buffer = torch.empty(max(2, min(self._sub, len(coeffs))) * per_point,
+                             dtype=self.vectors.dtype, device=self.device)  # reused per part
+        for part, real in self._parts(coeffs):
+            full = buffer[:len(part) * per_point].view(n_full, len(part), self.out_shape[0],
+                                                       block)
             total = torch.zeros(len(part), dtype=torch.float64, device=self.device)
             correct = torch.zeros_like(total)
             for j0, j1, out in self._fast_blocks(part, full):
@@ -313,8 +327,8 @@ class PlaneEvaluator:
             if n_full:
                 s, m = _cross_entropy_sums(full, y_full, 2, self.classify, point_dim=1)
                 total, correct = total + s, correct + m
-            losses.append(total / n)
-            corrects.append(correct)
+            losses.append(total[:real] / n)
+            corrects.append(correct[:real])
         return torch.cat(losses), torch.cat(corrects)
 
     def _affine(self, coeffs: Tensor, j0: int, j1: int) -> Tensor:
@@ -384,11 +398,32 @@ def _chain(tail: nn.Sequential) -> list[tuple[str, int]] | None:
     return steps
 
 
-def _combine(heads: Tensor, coef: Tensor) -> Tensor:
-    """``heads[0] + a * heads[1] + b * heads[2]`` for each row ``(1, a, b)`` of ``coef``,
-    element by element, so each point's values do not depend on the batch it is in."""
-    z = torch.addcmul(heads[0], coef[:, 1:2], heads[1])
-    return z.addcmul_(coef[:, 2:3], heads[2])
+Row = tuple[slice, Tensor, Tensor]  # points, their shared b, their a as a column
+
+
+def _rows(c: Tensor) -> list[Row]:
+    """The runs of consecutive points ``(a, b)`` of ``c`` with the same ``b`` (a grid's rows),
+    for `_combine`."""
+    _, counts = torch.unique_consecutive(c[:, 1], return_counts=True)
+    rows, start = [], 0
+    for stop in counts.cumsum(0).tolist():
+        rows.append((slice(start, stop), c[start, 1], c[start:stop, :1]))
+        start = stop
+    return rows
+
+
+def _combine(heads: Tensor, c: Tensor, rows: list[Row], *, out: Tensor) -> Tensor:
+    """``(heads[0] + b * heads[2]) + a * heads[1]`` for each point ``(a, b)`` of ``c``, into
+    ``out`` ``(points, heads[0].numel())``, element by element in that order, so each
+    point's values do not depend on the batch it is in. The bracket is computed once per
+    row (`_rows`), which saves a pass over the points' values; scattered points take two
+    batched passes instead."""
+    if 2 * len(rows) > len(c):
+        z = torch.addcmul(heads[0], c[:, 1:], heads[2], out=out)
+        return z.addcmul_(c[:, :1], heads[1])
+    for points, b, a in rows:
+        torch.addcmul(torch.addcmul(heads[0], b, heads[2]), a, heads[1], out=out[points])
+    return out
 
 
 def is_cross_entropy(loss_fn: LossFn) -> bool:
@@ -408,11 +443,12 @@ def _cross_entropy_sums(out: Tensor, index: Tensor, dim: int, classify: bool, *,
 
     Log-sum-exp minus the target's score, reduced in place: F.cross_entropy's value
     without its transposes. Correct means the target's score is a maximum, which is the
-    argmax up to exact ties between scores.
+    argmax up to exact ties between scores. ``out`` is overwritten (no second buffer of its
+    size).
     """
     top = out.amax(dim, keepdim=True)
-    lse = (out - top).exp_().sum(dim, keepdim=True).log_().add_(top)
-    picked = out.gather(dim, index.expand_as(lse))
+    picked = out.gather(dim, index.expand_as(top))
+    lse = out.sub_(top).exp_().sum(dim, keepdim=True).log_().add_(top)
     return _per_point(lse - picked, point_dim), (
         _per_point((picked >= top).to(out.dtype), point_dim) if classify
         else torch.zeros(out.shape[point_dim], dtype=torch.float64, device=out.device))
@@ -426,23 +462,33 @@ def _per_point(values: Tensor, point_dim: int) -> Tensor:
     return v.sum(-1, dtype=torch.float64).sum(-1)
 
 
-def _run_chain(chain: list[tuple[str, int, int]], z: Tensor, flat: Tensor, *,
-               out: Tensor | None = None) -> Tensor:
-    """Linear / ReLU layers with per-point weights ``flat`` ``(p, n)`` on ``z``
-    ``(p, features, samples)``; returns ``(p, outputs, samples)``, in ``out`` (contiguous)
-    if given."""
-    last = max((i for i, step in enumerate(chain) if step[0] == "linear"), default=-1)
+Layer = tuple[Tensor, Tensor] | None  # a Linear layer's per-point (weight, bias), or ReLU
+
+
+def _layers(chain: list[tuple[str, int, int]], flat: Tensor) -> list[Layer]:
+    """The chain's layers with per-point weights ``flat`` ``(p, n)``: ``(weight (p, out,
+    in), bias (p, out, 1))`` per Linear layer, ``None`` per ReLU."""
+    layers: list[Layer] = []
     offset = 0
-    for i, (kind, out_f, in_f) in enumerate(chain):
+    for kind, out_f, in_f in chain:
         if kind == "relu":
-            z = torch.relu_(z)  # z is always a fresh tensor here
+            layers.append(None)
             continue
         w = flat[:, offset:offset + out_f * in_f].view(-1, out_f, in_f)
         offset += out_f * in_f
-        b = flat[:, offset:offset + out_f]
+        layers.append((w, flat[:, offset:offset + out_f, None]))
         offset += out_f
-        into = out if i == last == len(chain) - 1 else None
-        z = torch.baddbmm(b[:, :, None], w, z, out=into)
+    return layers
+
+
+def _run_chain(layers: list[Layer], z: Tensor, *, out: Tensor | None = None) -> Tensor:
+    """`_layers` on ``z`` ``(p, features, samples)``; returns ``(p, outputs, samples)``, in
+    ``out`` (contiguous) if given."""
+    for i, layer in enumerate(layers):
+        if layer is None:
+            z = torch.relu_(z)  # z is a fresh tensor or the caller's scratch buffer here
+            continue
+        z = torch.baddbmm(layer[1], layer[0], z, out=out if i == len(layers) - 1 else None)
     if out is not None and z is not out:
         out.copy_(z)
         return out

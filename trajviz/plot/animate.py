@@ -9,8 +9,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,22 +158,25 @@ def save(obj: Animation | Figure | BlittedFigure, path: str | os.PathLike[str], 
 
 def _render(rf: BlittedFigure, steps: np.ndarray, path: Path, w: FrameWriter, *, fps: float,
             progress: bool | None, helpers: int | None, name: str) -> None:
-    """Renders ``steps`` and hands the frames to ``w``, which writes them to ``path``."""
-    sample = None
-    if len(steps) > 1 and not w.single_frame:  # first and last frames: every colour used
-        sample = np.concatenate([np.array(f) for f in rf.frames([steps[0], steps[-1]])])
+    """Renders ``steps`` and hands the frames to ``w``, which writes them to ``path``.
+
+    The writer's sample (the first and last frames: every colour used) comes first in the
+    same rendering, so the static background is drawn once."""
+    sampled = [steps[0], steps[-1]] if len(steps) > 1 and not w.single_frame else []
     bar = tqdm(total=len(steps), desc=f"rendering {name}", unit="frame", delay=0.5,
                disable=None if progress is None else not progress, leave=False)
+    with contextlib.closing(rf.frames([*sampled, *steps], helpers=helpers)) as rendered:
+        sample = np.concatenate([np.array(next(rendered)) for _ in sampled]) if sampled else None
 
-    def frames():
-        for frame in rf.frames(steps, helpers=helpers):
-            yield frame
-            bar.update()
+        def frames() -> Iterator[np.ndarray]:
+            for frame in rendered:
+                yield frame
+                bar.update()
 
-    try:
-        w.write(path, frames(), fps=fps, n_frames=len(steps), sample=sample)
-    finally:
-        bar.close()
+        try:
+            w.write(path, frames(), fps=fps, n_frames=len(steps), sample=sample)
+        finally:
+            bar.close()
 
 
 def _save_still(fig: Figure, path: Path, writer: str | FrameWriter | None) -> Path:

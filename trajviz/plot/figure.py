@@ -2,7 +2,10 @@
 
 The static parts (contours, axes, legend) are drawn once; each step moves a few artists.
 `RunFigure.frames` renders a sequence of steps by blitting: the static background is drawn
-once and restored for every frame, and only the moving artists are redrawn.
+once and restored for every frame, and only the moving artists are redrawn. The title
+starts at the same place at every step, so the words that all frames' titles start with
+(say ``rosenbrock · step``) are drawn with the background, and only the rest (``25 / 300``)
+per frame.
 `RunFigure.redraw` keeps the figure's pixels up to date for interactive use: after a step
 only the moving artists are drawn again, and after `RunFigure.set_run` only the parts whose
 look changed (a legend entry, a panel's axis) are repainted, exactly as a full draw would:
@@ -11,9 +14,11 @@ what changed is read from the artists (see `trajviz.plot._repaint`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import textwrap
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from matplotlib.artist import Artist
@@ -21,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 import surfaces
@@ -48,12 +54,17 @@ VIEWS = ("2d", "3d")
 MAX_CAPTION_CHARS = 1000  # a line or two under the title
 
 
-def lay_out(fig: Figure) -> None:
-    """Draws ``fig`` once to lay it out. A figure too small for its panels (allowed down to
-    `trajviz.checks.MIN_PIXELS_PER_SIDE`) keeps matplotlib's fallback layout, quietly."""
+def lay_out(fig: Figure, *, paint: bool = False) -> None:
+    """Lays ``fig`` out once, by a draw that paints no pixels (its first frame paints them),
+    or with ``paint``, by its canvas's own draw (a notebook's canvas shows what it draws).
+    A figure too small for its panels (allowed down to `trajviz.checks.MIN_PIXELS_PER_SIDE`)
+    keeps matplotlib's fallback layout, quietly."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
-        fig.canvas.draw()
+        if paint:
+            fig.canvas.draw()
+        else:
+            fig.draw_without_rendering()
 
 
 def display_name(surface: Surface) -> str:
@@ -121,6 +132,8 @@ class RunFigure(BlittedFigure):
         self.step = 0
         self.colors = dict(colors or {})
         self._repainter: Repainter | None = None
+        self._title_end: tuple[str, Text] | None = None  # while `frames` splits the title
+        self._title_spot: tuple[tuple[float, float], str, str] | None = None  # as laid out
         with rc_context(self.theme):
             if figure is None:
                 self.fig = Figure(figsize=size, dpi=dpi, layout="constrained")
@@ -132,8 +145,11 @@ class RunFigure(BlittedFigure):
             self.fig.set_facecolor(self.theme.background)
             self._build(grid, updates=updates, arrows=arrows, loss_panel=loss_panel)
             self.set_run(run)
-            lay_out(self.fig)  # once ...
+            lay_out(self.fig, paint=figure is not None)  # once ...
         self.fig.set_layout_engine("none")  # ... and keeps that layout for every frame
+        t = self.title_text
+        self._title_spot = t.get_position(), t.get_ha(), t.get_va()
+        self._place_title()
 
     def _build(self, grid: Grid, *, updates: bool, arrows: bool, loss_panel: bool) -> None:
         fig, th = self.fig, self.theme
@@ -192,7 +208,8 @@ class RunFigure(BlittedFigure):
     @property
     def dynamic(self) -> list[Artist]:
         """Every artist that moves with the step, in drawing order."""
-        artists = [a for p in self.panels for a in p.dynamic] + [self.title_text]
+        title = self._title_end[1] if self._title_end else self.title_text
+        artists = [a for p in self.panels for a in p.dynamic] + [title]
         return sorted(artists, key=lambda a: a.get_zorder())
 
     def set_run(self, run: Run, *, colors: Mapping[str, str | int] | None = None) -> None:
@@ -216,6 +233,8 @@ class RunFigure(BlittedFigure):
         lr_range = np.nanmax(self._lr, axis=1) - np.nanmin(self._lr, axis=1) if run.steps else 0
         self._lr_changes = bool(np.any(lr_range > 0))
         self.set_step(min(self.step, run.steps))
+        if self._title_spot is not None:
+            self._place_title()
 
     def _set_legend(self, data: RunData) -> None:
         """One entry per optimizer (plus the minimum); a legend whose entries keep their
@@ -254,14 +273,81 @@ class RunFigure(BlittedFigure):
         """Moves every path, head, bar and the title to step ``t`` (an integer; one outside
         ``0..run.steps`` shows the nearest end); returns the artists that changed (all of
         them, for blitting)."""
-        t = int(np.clip(check_step(t), 0, self.run.steps))
+        t = self._shown_step(t)
         self.step = t
         changed: list[Artist] = []
         for panel in self.panels:
             changed += panel.update(t)
-        self.title_text.set_text(self._title(t))
-        changed.append(self.title_text)
+        if self._title_end:
+            start, end = self._title_end
+            end.set_text(self._title(t)[len(start):])
+            changed.append(end)
+        else:
+            self.title_text.set_text(self._title(t))
+            changed.append(self.title_text)
         return changed
+
+    def _shown_step(self, t: int) -> int:
+        """The step `set_step` shows for ``t``: the nearest in ``0..run.steps``."""
+        return int(np.clip(check_step(t), 0, self.run.steps))
+
+    def frames(self, steps: Sequence[int], *, helpers: int | None = None
+               ) -> Iterator[np.ndarray]:
+        """`BlittedFigure.frames`; the start of the title that all of ``steps`` share is
+        drawn once, with the background (`_split_title`)."""
+        with self._split_title([self._title(self._shown_step(t)) for t in steps]):
+            yield from super().frames(steps, helpers=helpers)
+
+    @contextlib.contextmanager
+    def _split_title(self, texts: Sequence[str]) -> Iterator[None]:
+        """While it lasts, the title is two texts: the words that all of ``texts`` start
+        with (``title_text``, static) and the rest (moved with the step). Each glyph sits
+        where the longest of ``texts``, laid out whole as the title is, puts it: the start
+        stays in place from frame to frame, and the end follows it as one text would."""
+        start = _shared_start(texts)
+        full = self.title_text
+        if not start or full.get_usetex() or self._title_spot is None:
+            yield
+            return
+        longest = max(texts, key=len)
+        full.set_text(longest)
+        right = full.get_window_extent().x1
+        end = self.fig.text(0, 0, longest[len(start):])
+        end.update_from(full)
+        end.set_position(full.get_position())  # then back by its width from the right end
+        x = right - end.get_window_extent().width
+        end.set_x(full.get_transform().inverted().transform((x, 0))[0])
+        full.set_text(start)
+        self._title_end = start, end
+        try:
+            yield
+        finally:
+            self._title_end = None
+            end.remove()
+            full.set_text(self._title(self.step))
+
+    def _place_title(self) -> None:
+        """Anchors the title at the left end and the baseline that the longer of the first
+        and the last step's titles has where the layout put the title (centred): each
+        step's title starts there, whatever its length. A title of several lines keeps
+        its place (its lines centred)."""
+        full = self.title_text
+        position, ha, va = self._title_spot
+        full.set_position(position)
+        full.set_ha(ha)
+        full.set_va(va)
+        longest = max(self._title(0), self._title(self.run.steps), key=len)
+        if "\n" in longest:
+            return
+        full.set_text(longest)
+        whole = full.get_window_extent()
+        to_text = full.get_transform().inverted()
+        full.set_ha("left")
+        full.set_va("baseline")
+        full.set_position(to_text.transform((whole.x0, whole.y0)))
+        baseline = 2 * whole.y0 - full.get_window_extent().y0  # the bottom plus the descent
+        full.set_position(to_text.transform((whole.x0, baseline)))
+        full.set_text(self._title(self.step))
 
     def _title(self, t: int) -> str:
         text = f"{self.title}   ·   step {t} / {self.run.steps}"
@@ -305,3 +391,15 @@ class RunFigure(BlittedFigure):
         """The rectangles (pixels from the bottom left) the last `redraw` repainted: the
         whole figure after a full draw, none after a step."""
         return list(self._repainter.repainted) if self._repainter is not None else []
+
+
+def _shared_start(texts: Sequence[str]) -> str:
+    """The words (each with the space after it) that every one of ``texts`` starts with;
+    all of the text when they are all the same. Empty when they share no word, or when a
+    text is math or several lines (laid out as a whole)."""
+    if not texts or any("$" in t or "\n" in t for t in texts):
+        return ""
+    shared = os.path.commonprefix(list(texts))
+    if all(t == shared for t in texts):
+        return shared
+    return shared[:shared.rfind(" ") + 1]

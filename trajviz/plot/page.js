@@ -159,7 +159,7 @@
     const title = D.title;
     ctx.fillStyle = title.color;
     ctx.font = `${title.weight} ${title.size}px "DejaVu Sans", Verdana, sans-serif`;
-    ctx.textAlign = "center";
+    ctx.textAlign = "left";
     ctx.textBaseline = "middle";
     ctx.fillText(title.texts[t], title.x, title.y);
   }

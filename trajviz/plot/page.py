@@ -30,7 +30,7 @@ from .. import __version__
 from ..errors import UsageError
 from ._blit import BlittedFigure
 from .figure import RunFigure, display_name
-from .panels import SurfacePanel
+from .panels import BAR_HEIGHT, SurfacePanel
 from .writers import FrameWriter, register
 
 CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -133,7 +133,7 @@ def _bars(panel: Any, data: Any, run: Any, pixels: Any) -> dict[str, Any]:
     move = run.updates[data.first, :, panel.axis].astype(float)
     move = np.where(np.isfinite(move), move, 0.0)
     ends = pixels(panel.ax, np.stack([move, np.broadcast_to(rows[:, None], move.shape)], -1))
-    half = panel.bars[0].get_height() / 2 if panel.bars else 0.31
+    half = BAR_HEIGHT / 2
     top = pixels(panel.ax, np.column_stack([np.zeros_like(rows), rows - half]))[:, 1]
     bottom = pixels(panel.ax, np.column_stack([np.zeros_like(rows), rows + half]))[:, 1]
     zero = pixels(panel.ax, np.array([[0.0, 0.0]]))[0, 0]
@@ -150,8 +150,10 @@ def _box(ax: Any) -> list[float]:
 
 
 def _text_style(text: Any, height: float) -> dict[str, Any]:
+    """Where and how ``text`` is drawn: its left end and middle, in pixels from the top
+    left (a title starts at the same place at every step)."""
     x0, y0, x1, y1 = text.get_window_extent().extents
-    return {"x": (x0 + x1) / 2, "y": height - (y0 + y1) / 2,
+    return {"x": x0, "y": height - (y0 + y1) / 2,
             "size": text.get_fontsize() * text.figure.dpi / 72,
             "weight": str(text.get_fontweight()), "color": to_hex(to_rgba(text.get_color()))}
 

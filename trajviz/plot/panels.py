@@ -21,9 +21,8 @@ import numpy as np
 import torch
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.collections import LineCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.colors import LogNorm, to_rgba
-from matplotlib.container import BarContainer
 from matplotlib.ticker import FixedLocator, NullLocator
 
 from surfaces import Surface
@@ -40,6 +39,7 @@ Grid = tuple[np.ndarray, np.ndarray, np.ndarray]
 # they sit above them, where a blitted frame draws them too.
 Z_STATIC, Z_MINIMA, Z_START, Z_PATH, Z_TRAIL, Z_HEAD, Z_MARK, Z_ARROW = (1, 2.2, 2.6, 3, 3.5, 4,
                                                                           4.5, 5)
+BAR_HEIGHT = 0.62  # an update bar's thickness, in rows
 
 
 def surface_grid(surface: Surface, *, n: int = 240, device: str = "auto") -> Grid:
@@ -408,7 +408,8 @@ class Surface3DPanel:
 class UpdatePanel:
     """This step's update of each optimizer along one axis, as a signed bar on a symmetric
     log scale (colour = sign), with a triangle at zero pointing along the negative
-    gradient: the gradient's sign sets the direction, each optimizer picks the size.
+    gradient: the gradient's sign sets the direction, each optimizer picks the size. The
+    bars are one collection of rectangles, drawn in one call.
 
     The scale reaches past the largest update by a factor of 1.6 to 5, rounded up to a half
     decade, and is linear below the 2nd percentile of the nonzero updates, rounded down to a
@@ -422,8 +423,9 @@ class UpdatePanel:
         ax.axvline(0, color=theme.muted, linewidth=0.8, zorder=Z_STATIC)
         ax.spines["left"].set_visible(False)
         ax.tick_params(axis="y", length=0)
-        self.bars: list[Artist] = []
-        self._container: BarContainer | None = None
+        self.bars = PolyCollection([], closed=True, linewidths=0, edgecolors="none",
+                                   zorder=Z_TRAIL)
+        ax.add_collection(self.bars, autolim=False)
         self._artists: list[Artist] = []
         self._shown: dict[Artist, Hashable] = {}  # what each axis was set to show
 
@@ -432,21 +434,13 @@ class UpdatePanel:
         self.data = data
         ax, th = self.ax, self.theme
         rows = np.arange(data.n_opt)
-        if len(self.bars) != data.n_opt:
-            for bar in self.bars:
-                bar.remove()
-            if self._container in ax.containers:
-                ax.containers.remove(self._container)
-            self._container = ax.barh(rows, np.zeros(data.n_opt), height=0.62,
-                                      color=th.positive, zorder=Z_TRAIL)
-            self.bars = list(self._container)
         if not self._artists:
             kw = dict(s=34, color=th.foreground, edgecolors=th.background, linewidths=0.6,
                       zorder=Z_HEAD)
             nan = np.full(data.n_opt, np.nan)
             self.plus = ax.scatter(nan, nan, marker=">", **kw)
             self.minus = ax.scatter(nan, nan, marker="<", **kw)
-        self._artists = [*self.bars, self.plus, self.minus]
+        self._artists = [self.bars, self.plus, self.minus]
         names = (tuple(data.names), tuple(map(tuple, data.colors[data.first])))
         if self._shown.get(ax.yaxis) != names:
             ax.set_ylim(data.n_opt - 0.5, -0.5)
@@ -487,10 +481,9 @@ class UpdatePanel:
         push = -data.run.grads[k, s, self.axis].astype(float)
         move = np.where(np.isfinite(move), move, 0.0)
         th = self.theme
-        for bar, v in zip(self.bars, move, strict=True):
-            bar.set_width(v)
-            bar.set_facecolor(th.positive if v >= 0 else th.negative)
         rows = np.arange(data.n_opt, dtype=float)
+        self.bars.set_verts(_bar_corners(move, rows))
+        self.bars.set_facecolor([th.positive if v >= 0 else th.negative for v in move])
         zero = np.zeros_like(rows)
         nan = np.full_like(rows, np.nan)
         self.plus.set_offsets(np.column_stack([zero, np.where(push > 0, rows, nan)]))
@@ -499,11 +492,20 @@ class UpdatePanel:
 
     def values(self) -> np.ndarray:
         """The signed bar lengths as drawn, one per optimizer."""
-        return np.array([bar.get_width() for bar in self.bars])
+        return np.array([path.vertices[1, 0] for path in self.bars.get_paths()])
 
     @property
     def dynamic(self) -> list[Artist]:
         return list(self._artists)
+
+
+def _bar_corners(widths: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``(n, 4, 2)``: the corners of horizontal bars from 0 to ``widths``, centred on
+    ``rows``, in the order of a `matplotlib.patches.Rectangle`'s."""
+    bottom, top = rows - BAR_HEIGHT / 2, rows + BAR_HEIGHT / 2
+    zero = np.zeros_like(widths)
+    return np.stack([np.column_stack(corner) for corner in
+                     ((zero, bottom), (widths, bottom), (widths, top), (zero, top))], axis=1)
 
 
 class LossPanel:

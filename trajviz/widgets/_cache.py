@@ -3,17 +3,22 @@
 A cached `Run` holds one optimizer's trajectories from one start on one surface. Its key
 leaves out the step count: the first ``k`` steps of a longer run are exactly a ``k``-step
 run (the engine and every scheduler are causal), so a shorter request is a slice.
+
+The cache may be filled from a background thread (`RunCache.fill`, the explorer's
+prefetch): a lock guards its entries, and the engine runs outside it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from torch import Tensor
 
 from surfaces import Surface
 
@@ -36,6 +41,26 @@ class Fetch:
     computed: int
     engine_s: float
     errors: dict[str, str]
+
+
+class Stopped(BaseException):
+    """A run stopped because its stop event was set. A `BaseException`, like
+    `asyncio.CancelledError`: no ``except Exception`` on its way (the engine turns those into
+    `UsageError`) mistakes it for a failure."""
+
+
+def stoppable(surface: Surface, stop: threading.Event) -> Surface:
+    """``surface`` with a function that raises `Stopped` once ``stop`` is set, and otherwise
+    returns exactly what the surface's own returns. The engine evaluates the surface at
+    every step, so a run on it ends within one step of ``stop`` being set."""
+    fn = surface.fn
+
+    def checked(xy: Tensor) -> Tensor:
+        if stop.is_set():
+            raise Stopped
+        return fn(xy)
+
+    return replace(surface, fn=checked)
 
 
 def split_run(run: Run) -> list[Run]:
@@ -72,7 +97,8 @@ def concat_runs(runs: Sequence[Run]) -> Run:
 
 class RunCache:
     """Runs keyed by (surface, optimizer, starts, scheduler, dtype, device), least recently
-    used first out. A miss for several optimizers is one batched engine call."""
+    used first out. A miss for several optimizers is one batched engine call. Safe to use
+    from two threads: a lock guards the entries, and no engine run holds it."""
 
     def __init__(self, *, max_entries: int = 256, device: str = "auto",
                  dtype: str = "float32") -> None:
@@ -82,10 +108,12 @@ class RunCache:
         self._runs: OrderedDict[tuple, Run] = OrderedDict()
         self._surfaces: dict[int, Surface] = {}  # keeps every keyed surface alive (ids stay unique)
         self._checked: OrderedDict[tuple, str | None] = OrderedDict()  # spec -> torch's reason
+        self._lock = threading.RLock()
         self.engine_calls = 0
 
     def __len__(self) -> int:
-        return len(self._runs)
+        with self._lock:
+            return len(self._runs)
 
     def _key(self, surface: Surface, spec: OptimizerSpec, starts: np.ndarray,
              scheduler: SchedulerSpec | None) -> tuple:
@@ -94,24 +122,39 @@ class RunCache:
         return (surface.spec, id(surface), spec.name, repr(spec.all_kwargs),
                 starts.tobytes(), sched, self.dtype, self.device)
 
+    def _cached(self, key: tuple, steps: int) -> Run | None:
+        run = self._runs.get(key)
+        return run if run is not None and run.steps >= steps else None
+
+    def _store(self, fresh: dict[tuple, Run], used: Sequence[tuple]) -> None:
+        """Adds ``fresh``, marks ``used`` as just used, and drops the least recently used
+        entries beyond `max_entries`."""
+        self._runs.update(fresh)
+        for key in used:
+            if key in self._runs:
+                self._runs.move_to_end(key)
+        while len(self._runs) > self.max_entries:
+            self._runs.popitem(last=False)
+
     def check(self, spec: OptimizerSpec) -> str | None:
         """Why torch rejects ``spec`` (`OptimizerSpec.validate`), or ``None``. A built-in
         optimizer's verdict is kept: a change validates only the spec it touched."""
         key = (spec.name, repr(spec.all_kwargs))
-        if key in self._checked:
-            self._checked.move_to_end(key)
-            return self._checked[key]
-        try:
-            spec.validate()
-        except UsageError as e:
-            reason: str | None = str(e)
-        else:
-            reason = None
-        if not spec.user_code:  # a user's class may behave differently next time
-            self._checked[key] = reason
-            while len(self._checked) > 4 * self.max_entries:
-                self._checked.popitem(last=False)
-        return reason
+        with self._lock:
+            if key in self._checked:
+                self._checked.move_to_end(key)
+                return self._checked[key]
+            try:
+                spec.validate()
+            except UsageError as e:
+                reason: str | None = str(e)
+            else:
+                reason = None
+            if not spec.user_code:  # a user's class may behave differently next time
+                self._checked[key] = reason
+                while len(self._checked) > 4 * self.max_entries:
+                    self._checked.popitem(last=False)
+            return reason
 
     def get(self, surface: Surface, specs: Sequence[OptimizerSpec], *, starts: np.ndarray,
             steps: int, scheduler: SchedulerSpec | None = None) -> Fetch:
@@ -120,33 +163,62 @@ class RunCache:
         A spec torch rejects (``nesterov`` without momentum, a negative learning rate) is left
         out of the run and reported in `Fetch.errors` with torch's message.
         """
-        starts = np.ascontiguousarray(starts, dtype=np.float64).reshape(-1, 2)
+        starts = _as_starts(starts)
         errors: dict[str, str] = {}
         good: list[OptimizerSpec] = []
-        for spec in specs:
-            reason = self.check(spec)
-            if reason is None:
-                good.append(spec)
-            else:
-                errors[spec.label] = reason
-        keys = [self._key(surface, s, starts, scheduler) for s in good]
-        missing = [i for i, k in enumerate(keys)
-                   if k not in self._runs or self._runs[k].steps < steps]
+        with self._lock:
+            for spec in specs:
+                reason = self.check(spec)
+                if reason is None:
+                    good.append(spec)
+                else:
+                    errors[spec.label] = reason
+            keys = [self._key(surface, s, starts, scheduler) for s in good]
+            found = [self._cached(k, steps) for k in keys]
+        missing = [i for i, run in enumerate(found) if run is None]
         t0 = time.perf_counter()
+        fresh: dict[tuple, Run] = {}
         if missing:
-            fresh = engine_run(surface, [good[i] for i in missing], steps=steps, starts=starts,
-                               scheduler=scheduler, device=self.device, dtype=self.dtype,
-                               progress=False)
+            run = engine_run(surface, [good[i] for i in missing], steps=steps, starts=starts,
+                             scheduler=scheduler, device=self.device, dtype=self.dtype,
+                             progress=False)
             self.engine_calls += 1
-            for i, piece in zip(missing, split_run(fresh), strict=True):
-                self._runs[keys[i]] = piece
+            for i, piece in zip(missing, split_run(run), strict=True):
+                found[i] = fresh[keys[i]] = piece
         engine_s = time.perf_counter() - t0
-        for k in keys:
-            self._runs.move_to_end(k)
-        while len(self._runs) > self.max_entries:
-            self._runs.popitem(last=False)
-        runs = [truncate_run(self._runs[k], steps) for k in keys]
+        with self._lock:
+            self._store(fresh, keys)
+        runs = [truncate_run(r, steps) for r in found if r is not None]
         combined = concat_runs(runs) if runs else None
         log.debug("cache: %d of %d optimizers re-run in %.3f s", len(missing), len(good),
                   engine_s)
         return Fetch(combined, len(missing), engine_s, errors)
+
+    def fill(self, surface: Surface, spec: OptimizerSpec, *, starts: np.ndarray, steps: int,
+             scheduler: SchedulerSpec | None = None, stop: threading.Event) -> bool:
+        """Puts ``spec``'s run in the cache as `get` computes it on a miss for ``spec``
+        alone (the same engine call), unless it is cached or torch rejects it. Once ``stop``
+        is set the run ends within one step and nothing is stored. Returns whether a run
+        was stored."""
+        starts = _as_starts(starts)
+        with self._lock:
+            if self.check(spec) is not None:
+                return False
+            key = self._key(surface, spec, starts, scheduler)
+            if self._cached(key, steps) is not None:
+                return False
+        try:
+            run = engine_run(stoppable(surface, stop), [spec], steps=steps, starts=starts,
+                             scheduler=scheduler, device=self.device, dtype=self.dtype,
+                             progress=False)
+        except Stopped:
+            return False
+        with self._lock:
+            if stop.is_set():  # stopped just after its last step: stopped all the same
+                return False
+            self._store({key: split_run(run)[0]}, [key])
+        return True
+
+
+def _as_starts(starts: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(starts, dtype=np.float64).reshape(-1, 2)

@@ -129,18 +129,32 @@ class ExplorerState:
         slider's ``value`` (numbers rounded to three significant figures). Back at the
         preset's or torch's default it is dropped, so the label does not name it; ``lr``
         always stays."""
+        self.settings[self._edited()] = self._kwargs_with(hyper, value)
+
+    def spec_with(self, hyper: str, value: Any) -> OptimizerSpec:
+        """The `target`'s spec as `set_hyper` would make it, the state left as it is: the
+        run it keys in the cache is the one that change shows."""
+        return self._presets[self._edited()].with_kwargs(**self._kwargs_with(hyper, value))
+
+    def _edited(self) -> str:
         if self.target is None:
             raise UsageError("no optimizer selected: pick one or more in the list")
+        return self.target
+
+    def _kwargs_with(self, hyper: str, value: Any) -> dict[str, Any]:
+        """The `target`'s settings with ``hyper`` at ``value`` (see `set_hyper`)."""
+        name = self._edited()
         arg, index = HYPERPARAMETERS[hyper]
         if not isinstance(value, bool):
             value = round_setting(value)
         if index is not None:
-            value = replace_entry(_defaults(self._spec(self.target))[arg], index, value)
-        kwargs = self.settings[self.target]
-        if arg != "lr" and _defaults(self._presets[self.target]).get(arg) == value:
+            value = replace_entry(_defaults(self._spec(name))[arg], index, value)
+        kwargs = dict(self.settings[name])
+        if arg != "lr" and _defaults(self._presets[name]).get(arg) == value:
             kwargs.pop(arg, None)
         else:
             kwargs[arg] = value
+        return kwargs
 
     # ---- reading --------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ shows the state back in the controls, and draws. Every change re-runs only what 
 (see `RunCache`): moving one optimizer's learning rate re-runs that optimizer alone, a
 shorter step count is a slice of the cached run, and the figure's artists are updated in
 place (`RunFigure.set_run`), never rebuilt, except that a new surface redraws its contours
-into the same figure.
+into the same figure. While idle, the explorer runs the edited optimizer one slider notch
+below and above in the background (`Prefetcher`), so a notch move only draws.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 from matplotlib.backend_bases import MouseEvent
 
 import surfaces
@@ -37,6 +39,7 @@ from ..optimizers import (
 )
 from ..plot import RunFigure, get_theme
 from ..run import Run
+from ._prefetch import Prefetcher, slider_notches
 from ._state import HYPERPARAMETERS, ExplorerState
 from ._ui import (
     CONTROL_WIDTH,
@@ -98,6 +101,8 @@ class Explorer(widgets.VBox):
         figure: its `RunFigure`.
         timings: every refresh's `Timing`, newest last.
         controls: the control widgets by name (``lr``, ``momentum``, ``steps``, ``step``...).
+        prefetcher: the `Prefetcher` that runs the slider's next notches while idle
+            (``None`` with ``prefetch=False``).
     """
 
     def __init__(self, surface: str | Surface = "rosenbrock",
@@ -105,9 +110,13 @@ class Explorer(widgets.VBox):
                  steps: int | None = None, start: Sequence[float] | None = None,
                  scheduler: str | None = None, backend: str = "auto", device: str = "auto",
                  dtype: str = "float32", size: tuple[float, float] = (9.0, 6.0),
-                 dpi: int = 80, theme: str = "light") -> None:
+                 dpi: int = 80, theme: str = "light", prefetch: bool = True) -> None:
         self.state = ExplorerState(surface, optimizers, steps=steps, start=start,
                                    scheduler=scheduler, device=device, dtype=dtype)
+        self.prefetcher = Prefetcher(self.state.runs) if prefetch else None
+        if self.prefetcher is not None:
+            self.prefetcher.cancel_before_cells()
+        self._notch_hyper, self._notch_up = "lr", True  # the slider moved last, and which way
         self._colors = ColorSlots(list(self.state.settings))
         self._theme = get_theme(theme)  # a bad name fails here, not in the first refresh
         self._showing_state = False
@@ -127,6 +136,7 @@ class Explorer(widgets.VBox):
         super().__init__(panel_layout(c, side, self.view, [c["status"], c["timing"]]))
         self.add_class("tv-explorer")
         self._refresh("start")
+        self._prefetch_notches()
 
     # ---- the controls, each bound to one change of the state ------------------------------
 
@@ -182,7 +192,7 @@ class Explorer(widgets.VBox):
         self._bind(c["start_y"], functools.partial(self._on_start, 1))
         self._bind(c["scheduler"], self._on_scheduler)
         self._bind(c["step"], self._on_step)
-        c["export"].on_click(lambda _: self.export_gif())
+        c["export"].on_click(lambda _: self._user_action(self.export_gif))
         return c
 
     def _bind(self, widget: widgets.Widget, handler: Callable[[Any], None]) -> None:
@@ -191,9 +201,17 @@ class Explorer(widgets.VBox):
 
         def changed(change: dict[str, Any]) -> None:
             if not self._showing_state:
-                handler(change["new"])
+                self._user_action(handler, change["new"])
 
         widget.observe(changed, "value")
+
+    def _user_action(self, handler: Callable[..., object], *args: Any) -> None:
+        """Runs ``handler``: the prefetch stops first, so that it never delays the user,
+        and starts again for the state the action left."""
+        if self.prefetcher is not None:
+            self.prefetcher.cancel()
+        handler(*args)
+        self._prefetch_notches()
 
     def _on_surface(self, name: str) -> None:
         try:
@@ -225,6 +243,10 @@ class Explorer(widgets.VBox):
 
     def _on_hyper(self, hyper: str, value: Any) -> None:
         if self.state.target is not None:
+            if hyper != "nesterov":
+                was = self.state.hypers().get(hyper)
+                self._notch_hyper = hyper
+                self._notch_up = was is None or value >= was
             self.state.set_hyper(hyper, value)
             self._refresh(f"{self.state.target} {hyper}")
 
@@ -258,7 +280,7 @@ class Explorer(widgets.VBox):
             c["start_x"].value = float(event.xdata)
             c["start_y"].value = float(event.ydata)
         self.state.start = (c["start_x"].value, c["start_y"].value)
-        self._refresh("click")
+        self._user_action(self._refresh, "click")
 
     # ---- the state shown in the controls --------------------------------------------------
 
@@ -364,6 +386,32 @@ class Explorer(widgets.VBox):
         self._show_status(fetch.run, fetch.errors)
         self._time(cause, fetch.computed, fetch.engine_s, time.perf_counter() - t0)
 
+    def _prefetch_notches(self) -> None:
+        """Starts the background runs of the edited optimizer one notch below and above on
+        the slider moved last (the learning rate's until another moves), the way it moved
+        last first."""
+        s = self.state
+        if self.prefetcher is None or s.target is None:
+            return
+        hypers = s.hypers()
+        hyper = self._notch_hyper if hypers.get(self._notch_hyper) is not None else "lr"
+        if hypers.get(hyper) is None:  # an optimizer without a learning rate
+            return
+        try:
+            scheduler = s.scheduler_spec()
+        except UsageError:  # shown by the last refresh; nothing to prefetch
+            return
+        values = slider_notches(self.controls[hyper])
+        if hyper == self._notch_hyper and self._notch_up:
+            values.reverse()
+        self.prefetcher.start(s.surface, [s.spec_with(hyper, v) for v in values],
+                              starts=np.array([s.start]), steps=s.steps, scheduler=scheduler)
+
+    def wait_for_prefetch(self) -> None:
+        """Waits until the background runs are in the cache (tests, benchmarks)."""
+        if self.prefetcher is not None:
+            self.prefetcher.join()
+
     def _time(self, cause: str, rerun: int, engine_s: float, total_s: float) -> None:
         timing = Timing(cause, rerun, len(self.state.settings),
                         self.run.steps if self.run else 0, engine_s, self.view.draw_s, total_s)
@@ -407,7 +455,11 @@ def explore(surface: str | Surface = "rosenbrock",
             optimizers without an ``lr`` get the surface's teaching learning rate.
         **options: ``steps``, ``start`` (x, y), ``scheduler`` (a spec), ``backend``
             (``auto``: ``ipympl`` when ``%matplotlib widget`` is on, else ``image``),
-            ``device``, ``dtype``, ``size``, ``dpi``, ``theme``.
+            ``device``, ``dtype``, ``size``, ``dpi``, ``theme``, and ``prefetch``
+            (default ``True``): while idle, run the edited optimizer one slider notch
+            below and above in a background thread, so that moving the slider by a notch
+            (an arrow key, a short drag) only draws. The thread stops within one optimizer
+            step when the user changes anything or runs a cell; ``False`` switches it off.
 
     Returns:
         An `Explorer` (an ``ipywidgets.VBox``); display it as a cell's last value.

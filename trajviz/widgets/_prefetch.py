@@ -1,0 +1,144 @@
+"""Speculative prefetch: the runs a user is likely to ask for next, computed while idle.
+
+A user moves a slider notch by notch (arrow keys, a short drag). While the explorer is
+idle, one background thread runs the edited optimizer at the slider's values one notch
+below and above (`slider_notches`) into the `RunCache`, through `RunCache.fill`: the same
+engine call a change to that value makes, so a notch move finds its run and only draws.
+
+The thread computes runs only; matplotlib and the widgets stay on the main thread. It
+never delays a user: every change stops it first (`Prefetcher.cancel`, within one optimizer
+step, storing nothing of a stopped run), and so does every cell the user runs, because the
+engine sets process-wide torch state (its seed, its thread count) while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import weakref
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import numpy as np
+
+from surfaces import Surface
+
+from ..optimizers import OptimizerSpec, SchedulerSpec
+from ._cache import RunCache
+
+log = logging.getLogger(__name__)
+
+# Seconds the thread waits before its first run: the kernel first sends the change's
+# picture and its idle status, and a burst of changes (a held key, the play button)
+# starts no engine run that the next change would stop.
+START_DELAY_S = 0.05
+THREAD_NAME = "trajviz-prefetch"
+
+
+def slider_notches(slider: widgets.FloatSlider | widgets.FloatLogSlider) -> list[float]:
+    """The values ``slider`` takes one notch below and above its value, lowest first.
+
+    As the front end's slider (noUiSlider) moves on an arrow key: by ``step`` (for a log
+    slider, in the exponent), snapped to the grid of steps from ``min``, within
+    ``min..max``. A slider at an end has one neighbour.
+    """
+    log_scale = isinstance(slider, widgets.FloatLogSlider)
+    at = math.log(slider.value, slider.base) if log_scale else slider.value
+    values = []
+    for to in (at - slider.step, at + slider.step):
+        notches = round((min(max(to, slider.min), slider.max) - slider.min) / slider.step)
+        position = min(slider.min + notches * slider.step, slider.max)
+        value = slider.base ** position if log_scale else position
+        if not math.isclose(value, slider.value):
+            values.append(value)
+    return values
+
+
+class Prefetcher:
+    """Fills a `RunCache` from one background thread; a new `start` or `cancel` stops the
+    last one first. Safe to drive from several threads (ipykernel 7 runs widget callbacks
+    on a subshell's thread and cells on the main thread).
+
+    Attributes:
+        cache: the cache it fills.
+        stored: how many runs it has put in the cache.
+    """
+
+    def __init__(self, cache: RunCache, *, delay: float = START_DELAY_S) -> None:
+        self.cache = cache
+        self.delay = delay
+        self.stored = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # one caller at a time starts or stops the thread
+
+    def start(self, surface: Surface, specs: Sequence[OptimizerSpec], *, starts: np.ndarray,
+              steps: int, scheduler: SchedulerSpec | None) -> None:
+        """Runs each of ``specs`` in turn, as `RunCache.fill` does, after `delay` seconds."""
+        with self._lock:
+            self._end_thread()
+            self._stop = stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._fill, args=(stop, surface, list(specs), starts, steps, scheduler),
+                name=THREAD_NAME, daemon=True)
+            self._thread.start()
+
+    def _fill(self, stop: threading.Event, surface: Surface, specs: list[OptimizerSpec],
+              starts: np.ndarray, steps: int, scheduler: SchedulerSpec | None) -> None:
+        if stop.wait(self.delay):
+            return
+        for spec in specs:
+            if stop.is_set():
+                return
+            try:
+                stored = self.cache.fill(surface, spec, starts=starts, steps=steps,
+                                         scheduler=scheduler, stop=stop)
+            except Exception:  # a change to these settings runs them and shows the error
+                log.debug("prefetch of %s failed", spec.label, exc_info=True)
+                continue
+            self.stored += stored
+
+    def cancel(self) -> None:
+        """Stops the thread (within one optimizer step) and waits for it to end."""
+        with self._lock:
+            self._end_thread()
+
+    def _end_thread(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def join(self) -> None:
+        """Waits until the thread has stored or dropped every run it was given."""
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    @property
+    def busy(self) -> bool:
+        """Whether the thread is still running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def cancel_before_cells(self) -> None:
+        """In IPython, stops the thread before each cell runs: the engine sets process-wide
+        torch state (the seed, the thread count) that the cell may use. Unregistered once
+        this prefetcher is gone."""
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return
+        shell = get_ipython()
+        if shell is None:
+            return
+        ref = weakref.ref(self)
+
+        def before_cell(*_: object) -> None:
+            prefetcher = ref()
+            if prefetcher is not None:
+                prefetcher.cancel()
+
+        shell.events.register("pre_run_cell", before_cell)
+        weakref.finalize(self, shell.events.unregister, "pre_run_cell", before_cell)
