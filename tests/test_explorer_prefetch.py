@@ -108,17 +108,23 @@ def test_a_stopped_fill_ends_within_one_step_and_stores_nothing():
     assert evaluations[0] == 10 and len(cache) == 0  # none after the stop
 
 
-@pytest.mark.parametrize("stop", ["cancel", "cell"])
-def test_the_prefetch_stops_for_a_change_or_a_cell(stop, monkeypatch):
+def fake_ipython(monkeypatch) -> EventManager:
     import IPython
 
     events = EventManager(None, available_events)
     shell = type("Shell", (), {"events": events})()
     monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    return events
+
+
+@pytest.mark.parametrize("stop", ["cancel", "cell"])
+def test_the_prefetch_stops_for_a_change_or_a_cell(stop, monkeypatch):
+    events = fake_ipython(monkeypatch)
     running = threading.Event()
     surface, evaluations = counting_surface(lambda n: n == 5 and running.set())
     prefetcher = Prefetcher(RunCache(device="cpu"), delay=0.0)
-    prefetcher.cancel_before_cells()
+    prefetcher.pause_during_cells()
+    events.trigger("post_run_cell", None)  # the cell that built it ends
     prefetcher.start(surface, [parse_optimizer("adam:lr=0.01")], starts=START,
                      steps=20_000, scheduler=None)  # a minute if it did not stop
     assert running.wait(60)
@@ -130,7 +136,31 @@ def test_the_prefetch_stops_for_a_change_or_a_cell(stop, monkeypatch):
     assert evaluations[0] < 20_000
     del prefetcher
     gc.collect()
-    assert events.callbacks["pre_run_cell"] == []  # unregistered with the prefetcher
+    assert events.callbacks["pre_run_cell"] == events.callbacks["post_run_cell"] == []
+
+
+def test_the_prefetch_waits_for_the_running_cell_and_resumes_after_one(monkeypatch):
+    """Nothing runs in the background while a cell runs (the engine sets torch's seed and
+    thread count): not in the cell that builds it, nor in a later one."""
+    events = fake_ipython(monkeypatch)
+    surface, evaluations = counting_surface(lambda n: None)
+    prefetcher = Prefetcher(RunCache(device="cpu"), delay=0.0)
+    prefetcher.pause_during_cells()  # called from the cell building the explorer
+    specs = [parse_optimizer(f"adam:lr={lr}") for lr in ("0.01", "0.02")]
+    prefetcher.start(surface, specs, starts=START, steps=30, scheduler=None)
+    prefetcher.join()
+    assert evaluations[0] == 0 and not prefetcher.busy
+    events.trigger("post_run_cell", None)
+    prefetcher.join()
+    assert prefetcher.stored == 2 and evaluations[0] > 0
+    events.trigger("pre_run_cell", None)
+    prefetcher.start(surface, [parse_optimizer("adam:lr=0.03")], starts=START, steps=30,
+                     scheduler=None)
+    prefetcher.join()
+    assert prefetcher.stored == 2  # waits for this cell too
+    events.trigger("post_run_cell", None)
+    prefetcher.join()
+    assert prefetcher.stored == 3
 
 
 def test_the_cache_serves_the_foreground_while_the_prefetch_fills_it():
@@ -146,3 +176,22 @@ def test_the_cache_serves_the_foreground_while_the_prefetch_fills_it():
             got.positions, alone.get(rosenbrock, [spec], starts=START, steps=50).run.positions)
     prefetcher.join()
     assert len(cache) == len(specs)
+
+
+def test_a_users_own_code_never_runs_unasked():
+    """A surface function or optimizer class of the user's runs only when a change asks."""
+    calls = []
+
+    def bowl(p: torch.Tensor) -> torch.Tensor:
+        calls.append(threading.current_thread().name)
+        return (p ** 2).sum(-1)
+
+    own = dataclasses.replace(surfaces.get("quadratic"), name="bowl", fn=bowl)
+    ui = explore(own, ["sgd", "adam"], steps=20, **SMALL)
+    ui.controls["lr"].value = ui.controls["lr"].value * 2
+    ui.wait_for_prefetch()
+    assert calls and set(calls) == {threading.main_thread().name}
+    assert ui.prefetcher.stored == 0
+    builtin = explore("quadratic", ["sgd", "adam"], steps=20, **SMALL)
+    builtin.wait_for_prefetch()
+    assert builtin.prefetcher.stored == 2  # the check above is not vacuous

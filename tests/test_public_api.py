@@ -106,6 +106,24 @@ def test_import_trajviz_loads_no_heavy_module():
     assert set(lazy.split()) == set(LAZY)
 
 
+def test_the_cli_parser_builds_no_optimizer():
+    """Every command's parser, `trajviz --help` and `trajviz list` included, comes up without
+    building an optimizer, whose first construction imports torch._dynamo (about 1.5 s)."""
+    code = ("import sys\nfrom trajviz.cli import build_parser\nbuild_parser()\n"
+            "print('torch._dynamo' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_seed_settings_are_the_validated_teaching_specs():
+    from trajviz.landscape import SEED_SETTINGS
+    from trajviz.teaching import net_optimizers
+
+    assert SEED_SETTINGS == tuple(s.spec for s in net_optimizers())
+    assert SEED_SETTINGS[0] == "sgd:lr=0.1" and len(SEED_SETTINGS) == 8
+
+
 @pytest.mark.parametrize(("name", "package"), LAZY.items())
 def test_a_lazy_name_is_its_subpackage_object(name, package):
     module, names = exported(package)

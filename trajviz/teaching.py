@@ -12,7 +12,7 @@ for training a net (``trajviz landscape``, `trajviz.compute_landscape`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from surfaces import Surface
@@ -73,8 +73,14 @@ def with_teaching_lr(optimizers: str | Sequence[str | OptimizerSpec],
     if not isinstance(optimizers, (str, Sequence)):
         raise TypeError(f"optimizers must be a spec string such as 'sgd,adam:lr=0.05' or a "
                         f"list of specs, not {type(optimizers).__name__}")
+    return apply_teaching_lr(parse_optimizers(optimizers), lrs)
+
+
+def apply_teaching_lr(specs: Iterable[OptimizerSpec], lrs: Mapping[str, float]
+                      ) -> list[OptimizerSpec]:
+    """`with_teaching_lr`'s rule on parsed specs, which it does not validate again."""
     return [s.with_kwargs(lr=lrs[s.name]) if s.name in lrs and "lr" not in s.kwargs else s
-            for s in parse_optimizers(optimizers)]
+            for s in specs]
 
 
 def net_optimizers(optimizers: str | Sequence[str | OptimizerSpec] = SEED_OPTIMIZERS

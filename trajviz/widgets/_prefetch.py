@@ -7,8 +7,10 @@ engine call a change to that value makes, so a notch move finds its run and only
 
 The thread computes runs only; matplotlib and the widgets stay on the main thread. It
 never delays a user: every change stops it first (`Prefetcher.cancel`, within one optimizer
-step, storing nothing of a stopped run), and so does every cell the user runs, because the
-engine sets process-wide torch state (its seed, its thread count) while it runs.
+step, storing nothing of a stopped run). It never runs while a notebook cell runs (the cell
+that builds the explorer included), because the engine sets process-wide torch state (its
+seed, its thread count) while it runs: it waits for the cell to end
+(`Prefetcher.pause_during_cells`).
 """
 
 from __future__ import annotations
@@ -72,17 +74,24 @@ class Prefetcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one caller at a time starts or stops the thread
+        self._job: tuple | None = None  # the last `start`'s arguments
+        self._in_cell = False  # a notebook cell is running: `start` waits for its end
 
     def start(self, surface: Surface, specs: Sequence[OptimizerSpec], *, starts: np.ndarray,
               steps: int, scheduler: SchedulerSpec | None) -> None:
-        """Runs each of ``specs`` in turn, as `RunCache.fill` does, after `delay` seconds."""
+        """Runs each of ``specs`` in turn, as `RunCache.fill` does, after `delay` seconds
+        (once the running cell, if any, has ended)."""
         with self._lock:
             self._end_thread()
-            self._stop = stop = threading.Event()
-            self._thread = threading.Thread(
-                target=self._fill, args=(stop, surface, list(specs), starts, steps, scheduler),
-                name=THREAD_NAME, daemon=True)
-            self._thread.start()
+            self._job = (surface, list(specs), starts, steps, scheduler)
+            if not self._in_cell:
+                self._launch()
+
+    def _launch(self) -> None:
+        self._stop = stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(stop, *self._job),
+                                        name=THREAD_NAME, daemon=True)
+        self._thread.start()
 
     def _fill(self, stop: threading.Event, surface: Surface, specs: list[OptimizerSpec],
               starts: np.ndarray, steps: int, scheduler: SchedulerSpec | None) -> None:
@@ -100,9 +109,11 @@ class Prefetcher:
             self.stored += stored
 
     def cancel(self) -> None:
-        """Stops the thread (within one optimizer step) and waits for it to end."""
+        """Stops the thread (within one optimizer step), waits for it to end, and forgets its
+        runs."""
         with self._lock:
             self._end_thread()
+            self._job = None
 
     def _end_thread(self) -> None:
         self._stop.set()
@@ -122,10 +133,13 @@ class Prefetcher:
         """Whether the thread is still running."""
         return self._thread is not None and self._thread.is_alive()
 
-    def cancel_before_cells(self) -> None:
-        """In IPython, stops the thread before each cell runs: the engine sets process-wide
-        torch state (the seed, the thread count) that the cell may use. Unregistered once
-        this prefetcher is gone."""
+    def pause_during_cells(self) -> None:
+        """In IPython, keeps the thread off while a cell runs, from now (this is called from
+        the cell that builds the explorer) to that cell's end, and then from each cell's
+        start to its end: the engine sets process-wide torch state (the seed, the thread
+        count) that the cell may use. A run stopped by a cell starts again after it (its
+        finished runs are cached, so only the rest runs). Unregistered once this prefetcher
+        is gone."""
         try:
             from IPython import get_ipython
         except ImportError:
@@ -133,12 +147,27 @@ class Prefetcher:
         shell = get_ipython()
         if shell is None:
             return
+        self._in_cell = True
         ref = weakref.ref(self)
 
-        def before_cell(*_: object) -> None:
+        def cell_starts(*_: object) -> None:
             prefetcher = ref()
             if prefetcher is not None:
-                prefetcher.cancel()
+                prefetcher._set_in_cell(True)
 
-        shell.events.register("pre_run_cell", before_cell)
-        weakref.finalize(self, shell.events.unregister, "pre_run_cell", before_cell)
+        def cell_ended(*_: object) -> None:
+            prefetcher = ref()
+            if prefetcher is not None:
+                prefetcher._set_in_cell(False)
+
+        for event, callback in (("pre_run_cell", cell_starts), ("post_run_cell", cell_ended)):
+            shell.events.register(event, callback)
+            weakref.finalize(self, shell.events.unregister, event, callback)
+
+    def _set_in_cell(self, running: bool) -> None:
+        with self._lock:
+            self._in_cell = running
+            if running:
+                self._end_thread()
+            elif self._job is not None and self._thread is None:
+                self._launch()

@@ -115,7 +115,7 @@ class Explorer(widgets.VBox):
                                    scheduler=scheduler, device=device, dtype=dtype)
         self.prefetcher = Prefetcher(self.state.runs) if prefetch else None
         if self.prefetcher is not None:
-            self.prefetcher.cancel_before_cells()
+            self.prefetcher.pause_during_cells()
         self._notch_hyper, self._notch_up = "lr", True  # the slider moved last, and which way
         self._colors = ColorSlots(list(self.state.settings))
         self._theme = get_theme(theme)  # a bad name fails here, not in the first refresh
@@ -389,9 +389,12 @@ class Explorer(widgets.VBox):
     def _prefetch_notches(self) -> None:
         """Starts the background runs of the edited optimizer one notch below and above on
         the slider moved last (the learning rate's until another moves), the way it moved
-        last first."""
+        last first. Only trajviz's own code runs unasked: never a user's surface function
+        or optimizer class (their side effects, their threads)."""
         s = self.state
-        if self.prefetcher is None or s.target is None:
+        if self.prefetcher is None or s.target is None or ":" in s.target:
+            return
+        if getattr(s.surface.fn, "__module__", "").partition(".")[0] != "surfaces":
             return
         hypers = s.hypers()
         hyper = self._notch_hyper if hypers.get(self._notch_hyper) is not None else "lr"
