@@ -333,3 +333,32 @@ def test_memory_any_view_still_uses_is_never_lent(spare, keep):
     other = trajviz.run("rosenbrock", "adam:lr=0.5", steps=30, starts=starts)
     assert not np.shares_memory(values(), other.positions)
     np.testing.assert_array_equal(values(), before)
+
+
+def test_a_set_cancel_event_ends_the_run_before_its_next_step():
+    import dataclasses
+    import threading
+
+    from trajviz.errors import Cancelled
+
+    cancel, evaluations = threading.Event(), [0]
+    base = surfaces.get("rosenbrock")
+
+    def fn(xy: torch.Tensor) -> torch.Tensor:
+        if xy.shape[:-1] == (1,):  # not the surface check's three points
+            evaluations[0] += 1
+            if evaluations[0] == 10:
+                cancel.set()
+        return base.fn(xy)
+
+    surface = dataclasses.replace(base, fn=fn)
+    with pytest.raises(Cancelled, match="step 9 of 100"):
+        trajviz.run(surface, "adam:lr=0.01", steps=100, cancel=cancel)
+    assert evaluations[0] == 10
+    cancel.clear()
+    evaluations[0] = 11  # past the trigger: an unset event changes nothing
+    run = trajviz.run(surface, "adam:lr=0.01", steps=100, cancel=cancel)
+    plain = trajviz.run("rosenbrock", "adam:lr=0.01", steps=100)
+    np.testing.assert_array_equal(run.positions, plain.positions)
+    with pytest.raises(UsageError, match="cancel must be a threading.Event"):
+        trajviz.run("rosenbrock", "sgd", steps=5, cancel=True)

@@ -195,3 +195,10 @@ def test_a_users_own_code_never_runs_unasked():
     builtin = explore("quadratic", ["sgd", "adam"], steps=20, **SMALL)
     builtin.wait_for_prefetch()
     assert builtin.prefetcher.stored == 2  # the check above is not vacuous
+
+
+def test_prefetch_takes_true_or_false_only():
+    from trajviz.errors import UsageError
+
+    with pytest.raises(UsageError, match="prefetch must be True or False, got 'no'"):
+        explore("rosenbrock", ["sgd"], prefetch="no", **SMALL)

@@ -125,15 +125,23 @@ def test_any_range_of_grid_points_matches_the_whole_grid(mnist, device):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, threads):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("loss", ["mean cross-entropy", "smoothed"])
+def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, threads, dtype,
+                                                                    loss):
     """The MLP's fast path shares work between the points of a batch (a grid row's first
     layer term, batched matrix products): each point's loss must still be bit-for-bit the
-    same alone, in any order, in any chunk, on or off a grid row, with one or two threads."""
+    same alone, in any order, in any chunk, on or off a grid row, with one or two threads,
+    for the in-place cross-entropy and for any other loss (applied to the outputs), in
+    float32 and float64; and it must match the general path (the per-point loop)."""
     d = load_dataset("mnist", data_dir=mnist_root())
-    x, y = d.train_x[:1100], d.train_y[:1100]  # three data blocks, the last one shorter
-    model = build_model("mlp")
+    x, y = d.train_x[:1100].to(dtype), d.train_y[:1100]  # three data blocks, one shorter
+    model = build_model("mlp").to(dtype)
+    loss_fn = (nn.functional.cross_entropy if loss == "mean cross-entropy"
+               else nn.CrossEntropyLoss(label_smoothing=0.1))
     plane = random_plane(model, parameters_to_vector(model.parameters()).detach(), seed=2)
-    ev = PlaneEvaluator(model, plane, x, y, device=device)
+    ev = PlaneEvaluator(model, plane, x, y, loss_fn=loss_fn, device=device)
+    assert ev.method == "affine"
     pts = grid_points(np.linspace(-1, 1, 7), np.linspace(-0.5, 0.5, 5))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -150,8 +158,9 @@ def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, thread
     np.testing.assert_array_equal(alone, whole[::4])
     np.testing.assert_array_equal(shuffled, whole)
     np.testing.assert_array_equal(chunked, whole)
-    ref, ref_acc = plain_loop(model, plane, pts, x, y)
-    np.testing.assert_allclose(whole, ref, rtol=1e-5)
+    ref, ref_acc = PlaneEvaluator(model, plane, x, y, loss_fn=loss_fn, device=device,
+                                  method="loop").evaluate(pts)
+    np.testing.assert_allclose(whole, ref, rtol=1e-5 if dtype == torch.float32 else 1e-10)
     np.testing.assert_array_equal(acc, ref_acc)
 
 

@@ -23,7 +23,7 @@ from ._divergence import FirstBadStep, first_bad_steps
 from ._settings import resolve_settings
 from ._stepper import Block, Stepper, intra_op_threads
 from .checks import check_memory
-from .errors import UsageError, UsageTypeError
+from .errors import Cancelled, UsageError, UsageTypeError
 from .optimizers import OptimizerSpec, SchedulerSpec, parse_optimizers
 from .run import Run
 
@@ -42,6 +42,7 @@ def run(
     seed: int = 0,
     bound: float | None = None,
     progress: bool | None = None,
+    cancel: threading.Event | None = None,
 ) -> Run:
     """Runs every optimizer from every start for ``steps`` steps.
 
@@ -58,6 +59,8 @@ def run(
         bound: a trajectory diverges when a coordinate's magnitude exceeds this (default:
             1000 times the domain's extent) or any value turns non-finite.
         progress: show a progress bar (``None``: only on a terminal, after a moment).
+        cancel: once set (from another thread), the run ends before its next step and
+            raises `Cancelled` instead of returning.
 
     Returns:
         A `Run` with trajectory ``i = optimizer_index * len(starts) + start_index``.
@@ -67,6 +70,9 @@ def run(
         >>> r.positions.shape
         (2, 101, 2)
     """
+    if cancel is not None and not isinstance(cancel, threading.Event):
+        raise UsageTypeError(f"cancel must be a threading.Event or None, got "
+                             f"{type(cancel).__name__}")
     cfg = resolve_settings(surface, steps=steps, scheduler=scheduler, device=device,
                            dtype=dtype, seed=seed, bound=bound)
     steps, dt = cfg.steps, cfg.dtype
@@ -87,6 +93,8 @@ def run(
         for t, loss, grad in tqdm(stepper.walk(steps), total=steps + 1, desc=cfg.surface.name,
                                   unit="step", disable=_quiet(progress), delay=0.5,
                                   leave=False):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"run cancelled at step {t} of {steps}")
             history.record(t, stepper.pos, loss, grad)
             if t:
                 history.record_evals(t - 1, stepper.evals())

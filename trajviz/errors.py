@@ -42,6 +42,10 @@ class UserCodeError(RuntimeError):
                          + (f": {detail}" if detail else ""))
 
 
+class Cancelled(Exception):
+    """A run ended early because its ``cancel`` event was set (`trajviz.run`)."""
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP, raised like `KeyboardInterrupt` so that every ``finally`` and
     every atomic write cleans up the same way (see `trajviz._io.terminating_signals`)."""

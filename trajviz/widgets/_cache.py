@@ -15,15 +15,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-from torch import Tensor
 
 from surfaces import Surface
 
 from ..engine import run as engine_run
-from ..errors import UsageError
+from ..errors import Cancelled, UsageError
 from ..optimizers import OptimizerSpec, SchedulerSpec
 from ..run import ARRAYS, Run
 
@@ -41,26 +40,6 @@ class Fetch:
     computed: int
     engine_s: float
     errors: dict[str, str]
-
-
-class Stopped(BaseException):
-    """A run stopped because its stop event was set. A `BaseException`, like
-    `asyncio.CancelledError`: no ``except Exception`` on its way (the engine turns those into
-    `UsageError`) mistakes it for a failure."""
-
-
-def stoppable(surface: Surface, stop: threading.Event) -> Surface:
-    """``surface`` with a function that raises `Stopped` once ``stop`` is set, and otherwise
-    returns exactly what the surface's own returns. The engine evaluates the surface at
-    every step, so a run on it ends within one step of ``stop`` being set."""
-    fn = surface.fn
-
-    def checked(xy: Tensor) -> Tensor:
-        if stop.is_set():
-            raise Stopped
-        return fn(xy)
-
-    return replace(surface, fn=checked)
 
 
 def split_run(run: Run) -> list[Run]:
@@ -208,10 +187,9 @@ class RunCache:
             if self._cached(key, steps) is not None:
                 return False
         try:
-            run = engine_run(stoppable(surface, stop), [spec], steps=steps, starts=starts,
-                             scheduler=scheduler, device=self.device, dtype=self.dtype,
-                             progress=False)
-        except Stopped:
+            run = engine_run(surface, [spec], steps=steps, starts=starts, scheduler=scheduler,
+                             device=self.device, dtype=self.dtype, progress=False, cancel=stop)
+        except Cancelled:
             return False
         with self._lock:
             if stop.is_set():  # stopped just after its last step: stopped all the same

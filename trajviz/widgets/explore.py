@@ -29,7 +29,7 @@ from matplotlib.backend_bases import MouseEvent
 import surfaces
 from surfaces import Surface
 
-from ..errors import UsageError
+from ..errors import UsageError, UsageTypeError
 from ..optimizers import (
     SEED_OPTIMIZERS,
     OptimizerSpec,
@@ -111,6 +111,8 @@ class Explorer(widgets.VBox):
                  scheduler: str | None = None, backend: str = "auto", device: str = "auto",
                  dtype: str = "float32", size: tuple[float, float] = (9.0, 6.0),
                  dpi: int = 80, theme: str = "light", prefetch: bool = True) -> None:
+        if not isinstance(prefetch, bool):
+            raise UsageTypeError(f"prefetch must be True or False, got {prefetch!r}")
         self.state = ExplorerState(surface, optimizers, steps=steps, start=start,
                                    scheduler=scheduler, device=device, dtype=dtype)
         self.prefetcher = Prefetcher(self.state.runs) if prefetch else None
