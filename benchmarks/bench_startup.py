@@ -2,7 +2,8 @@
 
 Runs, in turn (A B A B ...), fresh processes of ``python -c "import torch"`` and of the
 README's main job (writing into a temporary folder), prints each one's median with min-max
-and the ratio pair by pair; then, in one process, where the main job's time goes:
+and the ratio pair by pair; then, in one process, where the main job's time goes, and
+how long that process takes to exit after its work:
 
     python benchmarks/bench_startup.py [--runs 7]
 """
@@ -35,7 +36,11 @@ def spread(times: list[float], unit: str = "s") -> str:
 
 
 def parts() -> None:
-    """One main job in this process, timed part by part."""
+    """One main job in this process, timed part by part, as `trajviz.cli.console` runs it
+    (what is imported before the command frozen for the garbage collector, and what is
+    left at its end); prints the parts and, last, the monotonic clock at its end."""
+    import gc
+
     marks = [("start", time.perf_counter())]
 
     def mark(name: str) -> None:
@@ -44,9 +49,6 @@ def parts() -> None:
     import torch  # noqa: F401
 
     mark("import torch")
-    import torch._dynamo  # noqa: F401  (what the first torch.optim optimizer imports)
-
-    mark("import torch._dynamo")
     import matplotlib.pyplot  # noqa: F401
 
     mark("import matplotlib")
@@ -54,25 +56,39 @@ def parts() -> None:
     from trajviz.teaching import teaching, teaching_optimizers
 
     mark("import trajviz")
+    gc.freeze()
     specs = teaching_optimizers("rosenbrock")
     run = trajviz.run("rosenbrock", specs, steps=teaching("rosenbrock").steps,
                       progress=False)
-    mark("run (8 optimizers)")
+    mark("run (8 optimizers; its first step imports torch._dynamo)")
     anim = trajviz.animate(run, "rosenbrock", frames=200)
     mark("figure")
     with tempfile.TemporaryDirectory() as tmp:
         trajviz.save(anim, Path(tmp) / "rosenbrock.gif", progress=False)
     mark("frames + GIF")
-    total = marks[-1][1] - marks[0][1]
-    print("where the main job's time goes (one process): " + ", ".join(
-        f"{name} {b - a:.2f} s" for (_, a), (name, b) in zip(marks, marks[1:], strict=False))
-        + f"; total {total:.2f} s")
+    gc.freeze()
+    print(", ".join(f"{name} {b - a:.2f} s"
+                    for (_, a), (name, b) in zip(marks, marks[1:], strict=False))
+          + f"; total {marks[-1][1] - marks[0][1]:.2f} s")
+    print(time.monotonic())
+
+
+def parts_and_exit() -> None:
+    """`parts` in a process of its own, and how long that process takes to exit after."""
+    out = subprocess.run([sys.executable, __file__, "--parts"], check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()
+    exit_s = time.monotonic() - float(out[-1])
+    print(f"where the main job's time goes (one process): {out[-2]}; then the exit "
+          f"{exit_s:.2f} s")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--parts", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.parts:
+        return parts()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
           f"python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +102,7 @@ def main() -> None:
     ratios = [o / t for o, t in zip(ours, torch_times, strict=True)]
     print(f"main job / import torch (pair by pair): median {np.median(ratios):.2f}x "
           f"(min {min(ratios):.2f}, max {max(ratios):.2f})")
-    parts()
+    parts_and_exit()
 
 
 if __name__ == "__main__":

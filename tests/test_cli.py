@@ -5,9 +5,11 @@ import json
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 
 from trajviz.cli import build_parser, join_coordinates, main
 
@@ -153,3 +155,18 @@ def test_console_entry_point_runs_as_a_module():
     bad = subprocess.run([sys.executable, "-m", "trajviz", "run", "--surface", "nope"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "valid surfaces" in bad.stderr
+
+
+def test_the_command_is_console_which_leaves_no_objects_for_the_exit_collections():
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert scripts["project"]["scripts"] == {"trajviz": "trajviz.cli:console"}
+    code = ("import gc, sys\n"
+            "from trajviz.cli import console\n"
+            "sys.argv = ['trajviz', 'run', '--surface', 'rosenbrock', '--steps', '3']\n"
+            "code = console()\n"
+            "print(code, len(gc.get_objects()), gc.get_freeze_count())\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    code, collectable, frozen = map(int, result.stdout.split()[-3:])
+    # torch, its optimizers and matplotlib are over 100,000 objects, all frozen
+    assert code == 0 and collectable < 100 and frozen > 100_000, result.stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -124,16 +126,15 @@ def test_any_range_of_grid_points_matches_the_whole_grid(mnist, device):
     assert tuple(pts[7]) == (alpha[1], beta[1])  # row-major in beta
 
 
-@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("loss", ["mean cross-entropy", "smoothed"])
-def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, threads, dtype,
-                                                                    loss):
+def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, dtype, loss):
     """The MLP's fast path shares work between the points of a batch (a grid row's first
-    layer term, batched matrix products): each point's loss must still be bit-for-bit the
-    same alone, in any order, in any chunk, on or off a grid row, with one or two threads,
-    for the in-place cross-entropy and for any other loss (applied to the outputs), in
-    float32 and float64; and it must match the general path (the per-point loop)."""
+    layer term, batched matrix products) and, on the CPU, shares parts of the batch among
+    threads: each point's loss must still be bit-for-bit the same alone, in any order, in
+    any chunk, on or off a grid row, with one, two or three threads, for the in-place
+    cross-entropy and for any other loss (applied to the outputs), in float32 and float64;
+    and it must match the general path (the per-point loop)."""
     d = load_dataset("mnist", data_dir=mnist_root())
     x, y = d.train_x[:1100].to(dtype), d.train_y[:1100]  # three data blocks, one shorter
     model = build_model("mlp").to(dtype)
@@ -142,10 +143,15 @@ def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, thread
     plane = random_plane(model, parameters_to_vector(model.parameters()).detach(), seed=2)
     ev = PlaneEvaluator(model, plane, x, y, loss_fn=loss_fn, device=device)
     assert ev.method == "affine"
+    ev._sub = 4  # parts of a few points, so that the threads share a chunk's parts
     pts = grid_points(np.linspace(-1, 1, 7), np.linspace(-0.5, 0.5, 5))
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
+        torch.set_num_threads(1)
+        one_thread = ev.evaluate(pts)
+        torch.set_num_threads(3)
+        three_threads = ev.evaluate(pts)
+        torch.set_num_threads(2)
         whole, acc = ev.evaluate(pts)
         alone = np.array([ev.evaluate(p[None])[0][0] for p in pts[::4]])
         order = np.random.default_rng(0).permutation(len(pts))
@@ -153,8 +159,12 @@ def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, thread
         shuffled[order] = ev.evaluate(pts[order])[0]
         chunked = np.concatenate([ev.evaluate(pts[i:i + 5], chunk=2)[0]
                                   for i in range(0, len(pts), 5)])
+        assert torch.get_num_threads() == 2  # the setting is restored
     finally:
         torch.set_num_threads(before)
+    for other in (one_thread, three_threads):
+        np.testing.assert_array_equal(other[0], whole)
+        np.testing.assert_array_equal(other[1], acc)
     np.testing.assert_array_equal(alone, whole[::4])
     np.testing.assert_array_equal(shuffled, whole)
     np.testing.assert_array_equal(chunked, whole)
@@ -162,6 +172,37 @@ def test_a_points_value_is_the_same_in_any_batch_on_the_fast_path(device, thread
                                   method="loop").evaluate(pts)
     np.testing.assert_allclose(whole, ref, rtol=1e-5 if dtype == torch.float32 else 1e-10)
     np.testing.assert_array_equal(acc, ref_acc)
+
+
+def test_the_cpu_threads_share_a_chunks_parts_each_running_single_threaded(mnist):
+    x, y = mnist
+    model = build_model("mlp")
+    plane = random_plane(model, parameters_to_vector(model.parameters()).detach(), seed=2)
+    ev = PlaneEvaluator(model, plane, x, y, device="cpu")
+    ev._sub = 3
+    seen: set[tuple[int, int]] = set()
+    blocks = ev._fast_blocks
+
+    def watched(*args, **kwargs):
+        seen.add((threading.get_ident(), torch.get_num_threads()))
+        return blocks(*args, **kwargs)
+
+    ev._fast_blocks = watched
+    pts = grid_points(np.linspace(-1, 1, 4), np.linspace(-1, 1, 3))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        loss, _ = ev.evaluate(pts)
+        assert torch.get_num_threads() == 2
+        assert len(seen) == 2 and {n for _, n in seen} == {1}  # two threads, one op thread
+        assert threading.get_ident() not in {t for t, _ in seen}
+        ev._fast_blocks = lambda *a, **k: 1 / 0  # a failing part: the error, and the
+        with pytest.raises(ZeroDivisionError):  # thread setting restored
+            ev.evaluate(pts)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert np.isfinite(loss).all()
 
 
 def test_grid_file_round_trips_and_any_value_can_be_recomputed(mnist, tmp_path):

@@ -27,6 +27,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from surfaces import SurfaceFn
 
 from ._divergence import point_in_bounds
+from ._threads import torch_threads
 from .checks import check_memory
 from .optimizers import OptimizerSpec, SchedulerSpec, torch_refused
 
@@ -40,15 +41,9 @@ ELEMENTS_PER_THREAD = 1 << 18
 def intra_op_threads(rows: int) -> Iterator[int]:
     """Runs the body with as many CPU threads as the step's ``(rows, 2)`` operations can
     use well (at most torch's current number), and restores the setting after."""
-    before = torch.get_num_threads()
-    threads = max(1, min(before, 2 * rows // ELEMENTS_PER_THREAD))
-    if threads != before:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(max(1, min(torch.get_num_threads(), 2 * rows // ELEMENTS_PER_THREAD))
+                       ) as threads:
         yield threads
-    finally:
-        if threads != before:
-            torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from collections.abc import Callable, Iterator
-from typing import Literal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils import vector_to_parameters
 
 from .._resolve import resolve_device
+from .._threads import torch_threads
 from ..errors import UsageError
 from .directions import Plane
 
@@ -48,6 +51,8 @@ HEADS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 DEFAULT_MEMORY_MB = 64
 CHAIN_BLOCK = 512  # samples per block on the fast path: hidden activations stay in cache
 CACHE_BYTES = 8 * 2**20  # target working set of one batched step on the fast path
+Item = TypeVar("Item")
+Value = TypeVar("Value")
 
 
 class PlaneEvaluator:
@@ -105,6 +110,7 @@ class PlaneEvaluator:
         self.cache_budget = 8 * self.budget
         self._cache: dict[tuple[int, int], Tensor] = {}
         self._cached_bytes = 0
+        self._cache_lock = threading.Lock()  # the fast path's threads share the cache
         self.names = [n for n, _ in self.model.named_parameters()]
         self.shapes = [p.shape for p in self.model.parameters()]
         self.buffers = dict(self.model.named_buffers())
@@ -192,8 +198,9 @@ class PlaneEvaluator:
         the dimension its classes (or output features) lie along: ``(p, samples, ...)`` with
         classes at 2, or ``(p, classes, samples)`` with classes at 1 on the fast path."""
         if self._fast:
-            return torch.cat([self._fast_logits(part)[:real]
-                              for part, real in self._parts(coeffs)]), 1
+            parts = self._parts(coeffs)
+            return torch.cat(self._spread(lambda item: self._fast_logits(item[0])[:item[1]],
+                                          parts)), 1
         fn = {"affine": self._affine, "vmap": self._vmap, "loop": self._loop}[self.method]
         block = self.chunk_sizes()[1]
         return torch.cat([fn(coeffs, j, j + block) for j in range(0, len(self.x), block)],
@@ -260,9 +267,10 @@ class PlaneEvaluator:
         if self._fast:
             heads = heads.transpose(1, 2).contiguous().view(3, -1)
         size = heads.numel() * heads.element_size()
-        if self._cached_bytes + size <= self.cache_budget:
-            self._cache[key] = heads
-            self._cached_bytes += size
+        with self._cache_lock:
+            if key not in self._cache and self._cached_bytes + size <= self.cache_budget:
+                self._cache[key] = heads
+                self._cached_bytes += size
         return heads
 
     def _fast_blocks(self, coeffs: Tensor, full: Tensor | None = None
@@ -287,13 +295,45 @@ class PlaneEvaluator:
             into = full[b] if full is not None and b < len(full) else None
             yield j0, j1, _run_chain(layers, z, out=into)
 
-    def _parts(self, coeffs: Tensor) -> Iterator[tuple[Tensor, int]]:
-        """``coeffs`` in parts of `_sub` points for the fast path, each as ``(points, how many
-        are real)``. A lone point is evaluated twice: torch's batched matrix product takes
-        another kernel, with other rounding, for a batch of one."""
-        for k in range(0, len(coeffs), self._sub):
-            part = coeffs[k:k + self._sub]
-            yield (part.repeat(2, 1) if len(part) == 1 else part), len(part)
+    def _parts(self, coeffs: Tensor) -> list[tuple[Tensor, int]]:
+        """``coeffs`` in parts of at most `_sub` points for the fast path, as even in size as
+        can be and as many as a multiple of the threads that share them (`_spread`), each
+        as ``(points, how many are real)``. A lone point is evaluated twice: torch's batched
+        matrix product takes another kernel, with other rounding, for a batch of one."""
+        count = -(-len(coeffs) // self._sub)
+        ways = self._threads()
+        count = min(len(coeffs), -(-count // ways) * ways)
+        size = -(-len(coeffs) // count)
+        return [((part.repeat(2, 1) if len(part) == 1 else part), len(part))
+                for part in coeffs.split(size)]
+
+    def _threads(self) -> int:
+        """Threads that share the fast path's parts (`_spread`): torch's CPU threads, as
+        many as the memory budget holds parts; one on a GPU."""
+        if self.device.type != "cpu":
+            return 1
+        part = self._sub * (self._block * self.sample_bytes
+                            + len(self.x) * self.out_bytes)  # activations and outputs
+        return max(1, min(torch.get_num_threads(), self.budget // part))
+
+    def _spread(self, fn: Callable[[Item], Value], items: Sequence[Item]) -> list[Value]:
+        """``[fn(item) for item in items]``, shared among `_threads` threads that each run
+        their operations single-threaded. The fast path's operations are small and bound
+        by memory: split inside each operation, threads wait for one another and share
+        their caches, while a part per thread keeps each thread's block in its own core's
+        cache. Every value is that of a single-threaded run, whatever the thread count."""
+        workers = min(self._threads(), len(items))
+        if self.device.type != "cpu":
+            return [fn(item) for item in items]
+        with torch_threads(1):
+            if workers == 1:
+                return [fn(item) for item in items]
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="trajviz-grid",
+                                      initializer=torch.set_num_threads, initargs=(1,))
+            try:
+                return list(pool.map(fn, items))
+            finally:  # an error or an interrupt: what has not started never does
+                pool.shutdown(cancel_futures=True)
 
     def _fast_logits(self, coeffs: Tensor) -> Tensor:
         """``(points, classes, samples)`` outputs on all the data from `_fast_blocks`."""
@@ -310,13 +350,17 @@ class PlaneEvaluator:
         n, block = len(self.x), self._block
         n_full = n // block
         y_full = self.y[:n_full * block].view(n_full, 1, 1, block)
-        losses, corrects = [], []
         per_point = n_full * self.out_shape[0] * block
-        buffer = torch.empty(max(2, min(self._sub, len(coeffs))) * per_point,
-                             dtype=self.vectors.dtype, device=self.device)  # reused per part
-        for part, real in self._parts(coeffs):
-            full = buffer[:len(part) * per_point].view(n_full, len(part), self.out_shape[0],
-                                                       block)
+        parts = self._parts(coeffs)
+        scratch = threading.local()  # a buffer per thread, reused for its parts
+
+        def reduce(item: tuple[Tensor, int]) -> tuple[Tensor, Tensor]:
+            part, real = item
+            if not hasattr(scratch, "buffer"):
+                scratch.buffer = torch.empty(max(len(p) for p, _ in parts) * per_point,
+                                             dtype=self.vectors.dtype, device=self.device)
+            full = scratch.buffer[:len(part) * per_point].view(n_full, len(part),
+                                                               self.out_shape[0], block)
             total = torch.zeros(len(part), dtype=torch.float64, device=self.device)
             correct = torch.zeros_like(total)
             for j0, j1, out in self._fast_blocks(part, full):
@@ -327,8 +371,9 @@ class PlaneEvaluator:
             if n_full:
                 s, m = _cross_entropy_sums(full, y_full, 2, self.classify, point_dim=1)
                 total, correct = total + s, correct + m
-            losses.append(total[:real] / n)
-            corrects.append(correct[:real])
+            return total[:real] / n, correct[:real]
+
+        losses, corrects = zip(*self._spread(reduce, parts), strict=True)
         return torch.cat(losses), torch.cat(corrects)
 
     def _affine(self, coeffs: Tensor, j0: int, j1: int) -> Tensor:
