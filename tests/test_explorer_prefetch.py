@@ -17,7 +17,7 @@ from trajviz.optimizers import parse_optimizer
 from trajviz.run import ARRAYS
 from trajviz.widgets import explore
 from trajviz.widgets._cache import RunCache
-from trajviz.widgets._prefetch import Prefetcher, slider_notches
+from trajviz.widgets._prefetch import NOTCH_REACH, Prefetcher, slider_notches
 
 SMALL = dict(size=(5, 3.5), dpi=40, backend="image", device="cpu")
 FOUR = ["sgd", "momentum", "adam", "rmsprop"]
@@ -37,6 +37,17 @@ def lr_slider(value: float) -> widgets.FloatLogSlider:
 ], ids=["log-on-grid", "log-off-grid", "log-at-max", "linear", "linear-at-min"])
 def test_notches_are_the_values_an_arrow_key_gives(slider, expected):
     assert slider_notches(slider) == pytest.approx(expected, rel=1e-12)
+
+
+def test_notches_reach_several_each_way_nearest_first():
+    on_grid = lr_slider(1e-3)
+    below, above = [10 ** -3.05, 10 ** -3.1, 10 ** -3.15], [10 ** -2.95, 10 ** -2.9, 10 ** -2.85]
+    assert slider_notches(on_grid, 3) == pytest.approx(
+        [v for pair in zip(below, above, strict=True) for v in pair], rel=1e-12)
+    assert slider_notches(on_grid, 3, up_first=True) == pytest.approx(
+        [v for pair in zip(above, below, strict=True) for v in pair], rel=1e-12)
+    near_min = widgets.FloatSlider(value=0.01, min=0.0, max=0.99, step=0.01)
+    assert slider_notches(near_min, 3) == pytest.approx([0.0, 0.02, 0.03, 0.04])
 
 
 def explorers() -> tuple:
@@ -67,6 +78,20 @@ def test_notch_moves_after_the_prefetch_only_draw_the_cold_picture(way):
         assert warm.run.meta == cold.run.meta
         assert warm.view.widget.value == cold.view.widget.value  # the same JPEG
     assert warm.prefetcher.stored >= 3
+
+
+@pytest.mark.parametrize("notches", [-3, 2], ids=["3 down", "2 up"])
+def test_a_short_drag_after_the_prefetch_only_draws_the_cold_picture(notches):
+    warm, cold = explorers()
+    value = slider_notches(warm.controls["lr"], abs(notches))[-2 if notches < 0 else -1]
+    assert abs(notches) <= NOTCH_REACH
+    for ui in (warm, cold):
+        ui.controls["lr"].value = value
+    assert warm.timings[-1].rerun == 0 and cold.timings[-1].rerun == 1
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(warm.run, name), getattr(cold.run, name),
+                                      err_msg=name)
+    assert warm.view.widget.value == cold.view.widget.value
 
 
 def test_a_filled_run_is_the_foreground_run():
@@ -194,7 +219,7 @@ def test_a_users_own_code_never_runs_unasked():
     assert ui.prefetcher.stored == 0
     builtin = explore("quadratic", ["sgd", "adam"], steps=20, **SMALL)
     builtin.wait_for_prefetch()
-    assert builtin.prefetcher.stored == 2  # the check above is not vacuous
+    assert builtin.prefetcher.stored == 2 * NOTCH_REACH  # the check above is not vacuous
 
 
 def test_prefetch_takes_true_or_false_only():

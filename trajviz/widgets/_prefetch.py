@@ -1,9 +1,10 @@
 """Speculative prefetch: the runs a user is likely to ask for next, computed while idle.
 
 A user moves a slider notch by notch (arrow keys, a short drag). While the explorer is
-idle, one background thread runs the edited optimizer at the slider's values one notch
-below and above (`slider_notches`) into the `RunCache`, through `RunCache.fill`: the same
-engine call a change to that value makes, so a notch move finds its run and only draws.
+idle, one background thread runs the edited optimizer at the slider's values up to
+`NOTCH_REACH` notches below and above (`slider_notches`), nearest first, into the
+`RunCache`, through `RunCache.fill`: the same engine call a change to that value makes,
+so a move of that many notches finds its run and only draws.
 
 The thread computes runs only; matplotlib and the widgets stay on the main thread. It
 never delays a user: every change stops it first (`Prefetcher.cancel`, within one optimizer
@@ -36,24 +37,31 @@ log = logging.getLogger(__name__)
 # starts no engine run that the next change would stop.
 START_DELAY_S = 0.05
 THREAD_NAME = "trajviz-prefetch"
+# Notches each way the thread runs while idle (a run of 500 steps takes about 0.2 s here): a
+# key press is one notch, a short drag (the sliders send their value when released) a few.
+NOTCH_REACH = 3
 
 
-def slider_notches(slider: widgets.FloatSlider | widgets.FloatLogSlider) -> list[float]:
-    """The values ``slider`` takes one notch below and above its value, lowest first.
+def slider_notches(slider: widgets.FloatSlider | widgets.FloatLogSlider, reach: int = 1, *,
+                   up_first: bool = False) -> list[float]:
+    """The values ``slider`` takes 1, 2, ..., ``reach`` notches below and above its value,
+    nearest first; at each distance the one below first (``up_first``: above first).
 
-    As the front end's slider (noUiSlider) moves on an arrow key: by ``step`` (for a log
-    slider, in the exponent), snapped to the grid of steps from ``min``, within
-    ``min..max``. A slider at an end has one neighbour.
+    As the front end's slider (noUiSlider) moves on arrow keys: by ``step`` each (for a
+    log slider, in the exponent), snapped to the grid of steps from ``min``, within
+    ``min..max``. Near an end there are fewer: each value appears once.
     """
     log_scale = isinstance(slider, widgets.FloatLogSlider)
     at = math.log(slider.value, slider.base) if log_scale else slider.value
-    values = []
-    for to in (at - slider.step, at + slider.step):
-        notches = round((min(max(to, slider.min), slider.max) - slider.min) / slider.step)
-        position = min(slider.min + notches * slider.step, slider.max)
-        value = slider.base ** position if log_scale else position
-        if not math.isclose(value, slider.value):
-            values.append(value)
+    values: list[float] = []
+    for k in range(1, reach + 1):
+        ways = (k, -k) if up_first else (-k, k)
+        for to in (at + way * slider.step for way in ways):
+            notches = round((min(max(to, slider.min), slider.max) - slider.min) / slider.step)
+            position = min(slider.min + notches * slider.step, slider.max)
+            value = slider.base ** position if log_scale else position
+            if not any(math.isclose(value, seen) for seen in (slider.value, *values)):
+                values.append(value)
     return values
 
 

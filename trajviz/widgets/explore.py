@@ -39,7 +39,7 @@ from ..optimizers import (
 )
 from ..plot import RunFigure, get_theme
 from ..run import Run
-from ._prefetch import Prefetcher, slider_notches
+from ._prefetch import NOTCH_REACH, Prefetcher, slider_notches
 from ._state import HYPERPARAMETERS, ExplorerState
 from ._ui import (
     CONTROL_WIDTH,
@@ -389,10 +389,11 @@ class Explorer(widgets.VBox):
         self._time(cause, fetch.computed, fetch.engine_s, time.perf_counter() - t0)
 
     def _prefetch_notches(self) -> None:
-        """Starts the background runs of the edited optimizer one notch below and above on
-        the slider moved last (the learning rate's until another moves), the way it moved
-        last first. Only trajviz's own code runs unasked: never a user's surface function
-        or optimizer class (their side effects, their threads)."""
+        """Starts the background runs of the edited optimizer up to `NOTCH_REACH` notches
+        below and above on the slider moved last (the learning rate's until another
+        moves), nearest first, the way it moved last first at each distance. Only
+        trajviz's own code runs unasked: never a user's surface function or optimizer
+        class (their side effects, their threads)."""
         s = self.state
         if self.prefetcher is None or s.target is None or ":" in s.target:
             return
@@ -406,9 +407,8 @@ class Explorer(widgets.VBox):
             scheduler = s.scheduler_spec()
         except UsageError:  # shown by the last refresh; nothing to prefetch
             return
-        values = slider_notches(self.controls[hyper])
-        if hyper == self._notch_hyper and self._notch_up:
-            values.reverse()
+        values = slider_notches(self.controls[hyper], NOTCH_REACH,
+                                up_first=hyper == self._notch_hyper and self._notch_up)
         self.prefetcher.start(s.surface, [s.spec_with(hyper, v) for v in values],
                               starts=np.array([s.start]), steps=s.steps, scheduler=scheduler)
 
