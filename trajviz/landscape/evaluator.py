@@ -300,6 +300,8 @@ class PlaneEvaluator:
         can be and as many as a multiple of the threads that share them (`_spread`), each
         as ``(points, how many are real)``. A lone point is evaluated twice: torch's batched
         matrix product takes another kernel, with other rounding, for a batch of one."""
+        if not len(coeffs):
+            return []
         count = -(-len(coeffs) // self._sub)
         ways = self._threads()
         count = min(len(coeffs), -(-count // ways) * ways)
@@ -326,7 +328,7 @@ class PlaneEvaluator:
         if self.device.type != "cpu":
             return [fn(item) for item in items]
         with torch_threads(1):
-            if workers == 1:
+            if workers <= 1:
                 return [fn(item) for item in items]
             pool = ThreadPoolExecutor(workers, thread_name_prefix="trajviz-grid",
                                       initializer=torch.set_num_threads, initargs=(1,))
