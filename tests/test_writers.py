@@ -181,10 +181,18 @@ def test_palette_maps_its_colours_to_themselves_and_others_to_the_nearest():
     palette = Palette(sample)
     own = palette.rgb.astype(np.uint8)[None]
     np.testing.assert_array_equal(palette.rgb[palette.index(own)[0]], palette.rgb)
-    probe = rng.integers(0, 256, size=(1, 50, 3), dtype=np.uint8)
+    probe = rng.integers(0, 256, size=(1, 5000, 3), dtype=np.uint8)
     dist = ((probe[0, :, None].astype(int) - palette.rgb[None]) ** 2).sum(-1)
-    np.testing.assert_array_equal(dist[np.arange(50), palette.index(probe)[0]],
-                                  dist.min(axis=1))
+    np.testing.assert_array_equal(palette.index(probe)[0], dist.argmin(axis=1))
+
+
+def test_a_colour_as_near_to_several_entries_takes_the_first():
+    sample = np.array([[[0, 0, 0], [2, 0, 0], [0, 2, 0], [200, 200, 200]]], dtype=np.uint8)
+    palette = Palette(np.repeat(sample, 4, axis=0))
+    probe = np.array([[[1, 0, 0], [1, 1, 0], [0, 1, 0], [101, 100, 100]]], dtype=np.uint8)
+    dist = ((probe[0, :, None].astype(int) - palette.rgb[None]) ** 2).sum(-1)
+    assert (dist == dist.min(axis=1, keepdims=True)).sum(1).tolist()[:3] == [2, 3, 2]  # ties
+    np.testing.assert_array_equal(palette.index(probe)[0], dist.argmin(axis=1))
 
 
 def test_indexing_only_the_changed_pixels_equals_indexing_all_of_them():

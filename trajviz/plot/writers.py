@@ -124,6 +124,8 @@ class Palette:
         self.rgb = np.array(quantized.getpalette()[:3 * n], dtype=np.int32).reshape(-1, 3)
         self.flat = [int(v) for v in self.rgb.ravel()]
         self._table = np.full(1 << 24, -1, dtype=np.int16)
+        self._twice = 2.0 * self.rgb.T  # for `_nearest`, as float64 (exact for these ints)
+        self._norms = (self.rgb.astype(np.float64) ** 2).sum(1)
 
     def index(self, frame: np.ndarray) -> np.ndarray:
         """``(H, W, 3)`` uint8 -> ``(H, W)`` uint8 palette indices (nearest colour)."""
@@ -135,13 +137,19 @@ class Palette:
         missing = idx < 0
         if missing.any():
             new = np.unique(keys[missing]).astype(np.int64)
-            rgb = np.stack([new & 255, (new >> 8) & 255, new >> 16], axis=1)
             for lo in range(0, len(new), 4096):
-                chunk = rgb[lo:lo + 4096, None, :] - self.rgb[None]
-                self._table[new[lo:lo + 4096]] = np.einsum("ijk,ijk->ij", chunk,
-                                                           chunk).argmin(axis=1)
+                self._table[new[lo:lo + 4096]] = self._nearest(new[lo:lo + 4096])
             idx = self._table[keys]
         return idx.astype(np.uint8)
+
+    def _nearest(self, keys: np.ndarray) -> np.ndarray:
+        """The index of the nearest entry (squared RGB distance; the first of equals) for
+        each colour key: ``|c - p|^2 = |c|^2 + |p|^2 - 2 c.p``, and ``|c|^2`` is the same for
+        every entry, so the argmin of ``|p|^2 - 2 c.p``, one matrix product. Every term is
+        an integer below 2**18, so float64 computes it exactly: the same index, ties
+        included, as the integer distances give."""
+        rgb = np.stack([keys & 255, (keys >> 8) & 255, keys >> 16], axis=1).astype(np.float64)
+        return (self._norms - rgb @ self._twice).argmin(axis=1)
 
 
 class FrameIndexer:
