@@ -324,9 +324,9 @@ class PlaneEvaluator:
         by memory: split inside each operation, threads wait for one another and share
         their caches, while a part per thread keeps each thread's block in its own core's
         cache. Every value is that of a single-threaded run, whatever the thread count."""
-        workers = min(self._threads(), len(items))
         if self.device.type != "cpu":
             return [fn(item) for item in items]
+        workers = min(self._threads(), len(items))
         with torch_threads(1):
             if workers <= 1:
                 return [fn(item) for item in items]
